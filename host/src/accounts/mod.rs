@@ -1,0 +1,6 @@
+//! Accounts: users and their profiles.
+
+pub mod routes;
+pub mod service;
+pub mod store;
+pub mod types;

@@ -1,0 +1,137 @@
+//! `AppState` and the router, assembled in one place.
+//!
+//! Layers, outermost first: request id → access log → metrics → body limit →
+//! framework answers (405/OPTIONS) → [site resolution → CORS] → handler.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{header, HeaderName, StatusCode};
+use axum::middleware::{from_fn, from_fn_with_state, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+
+use crate::auth::{self, Authenticated};
+use crate::http::error::{ApiError, ApiResult};
+use crate::http::{cors, middleware as mw, site};
+use crate::metrics::Metrics;
+use crate::sites::SiteRegistry;
+use crate::store::Db;
+
+/// Everything a handler may reach.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub db: Db,
+    pub sites: Arc<SiteRegistry>,
+    pub metrics: Arc<Metrics>,
+    pub max_body_bytes: usize,
+}
+
+/// The OpenAPI document of the API.
+pub const OPENAPI_JSON: &str = include_str!("../openapi.json");
+
+/// Builds the whole router.
+pub fn router(state: AppState) -> Router {
+    let request_id = HeaderName::from_static("x-request-id");
+    let site_routes = Router::new()
+        .merge(crate::accounts::routes::router())
+        .route("/oauth2/access_token", post(auth::token_endpoint::access_token))
+        .route("/csrf/api/v1/token", get(auth::csrf::token_route))
+        .route("/admin/v1/sites/reload", post(reload_sites))
+        .layer(from_fn(cors::cors))
+        .layer(from_fn_with_state(state.clone(), site::resolve_site));
+    let ops_routes = Router::new()
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .route("/metrics", get(metrics))
+        .route("/api/user/v1/openapi.json", get(openapi));
+    Router::new()
+        .merge(site_routes)
+        .merge(ops_routes)
+        .fallback(mw::not_found)
+        .layer(from_fn(mw::framework_answers))
+        .layer(DefaultBodyLimit::max(state.max_body_bytes))
+        .layer(from_fn_with_state(state.clone(), mw::limit_body))
+        .layer(from_fn_with_state(state.clone(), mw::record_metrics))
+        .layer(from_fn(access_log))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .with_state(state)
+}
+
+/// One log line per request: never headers, bodies or query strings, which
+/// can carry tokens, passwords or e-mail addresses.
+async fn access_log(req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let id = req
+        .extensions()
+        .get::<RequestId>()
+        .and_then(|id| id.header_value().to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let response = next.run(req).await;
+    tracing::info!(
+        request_id = %id,
+        method = %method,
+        path = %path,
+        status = response.status().as_u16(),
+        micros = start.elapsed().as_micros() as u64,
+        "request"
+    );
+    response
+}
+
+async fn health() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+async fn ready(State(state): State<AppState>) -> Response {
+    let db = state.db.ping().await;
+    let sites = !state.sites.current().all().is_empty();
+    let status = if db && sites { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, Json(json!({"database": db, "sites": sites}))).into_response()
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    let text = state.metrics.render(state.sites.current().all().len());
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}
+
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI_JSON).into_response()
+}
+
+/// `POST /admin/v1/sites/reload` (superuser): swap in the sites directory
+/// whole, or keep the old set and say why not.
+async fn reload_sites(State(state): State<AppState>, auth: Authenticated) -> ApiResult<Json<Value>> {
+    if !auth.user.is_superuser {
+        return Err(ApiError::permission_denied());
+    }
+    match state.sites.reload() {
+        Ok(set) => {
+            state.metrics.observe_reload(true);
+            let ids: Vec<&str> = set.all().iter().map(|s| s.id.as_str()).collect();
+            tracing::info!(sites = ?ids, "sites reloaded");
+            Ok(Json(json!({ "sites": ids })))
+        }
+        Err(e) => {
+            state.metrics.observe_reload(false);
+            tracing::warn!(error = %e, "site reload refused; the previous sites keep serving");
+            let errors: Vec<String> = e.issues.iter().map(ToString::to_string).collect();
+            Err(ApiError::json(
+                StatusCode::BAD_REQUEST,
+                json!({
+                    "developer_message": "The site configuration is invalid; the previous sites keep serving.",
+                    "user_message": null,
+                    "errors": errors,
+                }),
+            ))
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! Django's double-submit CSRF check for cookie-authenticated unsafe
+//! requests (errors.md §4.3), and the `/csrf/api/v1/token` route.
+
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use rand::Rng;
+use serde_json::json;
+use subtle::ConstantTimeEq;
+
+use super::cookie;
+use crate::http::error::{ApiError, ApiResult};
+use crate::http::site::CurrentSite;
+use crate::sites::Site;
+
+const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+const SECRET_LEN: usize = 32;
+/// Django's cookie name.
+pub const CSRF_COOKIE: &str = "csrftoken";
+/// Django's header name.
+pub const CSRF_HEADER: &str = "x-csrftoken";
+
+fn failed(reason: &str) -> ApiError {
+    ApiError::detail(StatusCode::FORBIDDEN, format!("CSRF Failed: {reason}"))
+}
+
+/// Passes when `X-CSRFToken` matches the `csrftoken` cookie (masked or not)
+/// and, on HTTPS, the Origin or Referer is the site itself or a CORS origin.
+pub fn check(site: &Site, headers: &HeaderMap) -> ApiResult<()> {
+    if headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()) == Some("https") {
+        check_origin(site, headers)?;
+    }
+    let cookie_secret = cookie(headers, CSRF_COOKIE)
+        .ok_or_else(|| failed("CSRF cookie not set."))
+        .and_then(|c| unmask(c).ok_or_else(|| failed("CSRF cookie has incorrect length.")))?;
+    let sent = headers
+        .get(CSRF_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| failed("CSRF token missing."))?;
+    let sent_secret = unmask(sent).ok_or_else(|| failed("CSRF token has incorrect length."))?;
+    if bool::from(sent_secret.as_bytes().ct_eq(cookie_secret.as_bytes())) {
+        Ok(())
+    } else {
+        Err(failed("CSRF token incorrect."))
+    }
+}
+
+fn check_origin(site: &Site, headers: &HeaderMap) -> ApiResult<()> {
+    let source = headers
+        .get(header::ORIGIN)
+        .or_else(|| headers.get(header::REFERER))
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| failed("Referer checking failed - no Referer."))?;
+    let origin: String = source.splitn(4, '/').take(3).collect::<Vec<_>>().join("/");
+    let host = origin.strip_prefix("https://").unwrap_or("");
+    let own = site.config.domains.iter().any(|d| host.split(':').next() == Some(d.as_str()));
+    let listed = site.config.cors.as_ref().is_some_and(|c| c.allowed_origins.contains(&origin));
+    if own || listed {
+        Ok(())
+    } else {
+        Err(failed(&format!("Origin checking failed - {origin} does not match any trusted origins.")))
+    }
+}
+
+fn index(c: u8) -> Option<usize> {
+    ALPHABET.iter().position(|a| *a == c)
+}
+
+/// The 32-character secret of a 32-character secret or 64-character masked token.
+fn unmask(token: &str) -> Option<String> {
+    let bytes = token.as_bytes();
+    if !bytes.iter().all(|b| index(*b).is_some()) {
+        return None;
+    }
+    match bytes.len() {
+        SECRET_LEN => Some(token.to_owned()),
+        n if n == 2 * SECRET_LEN => {
+            let (mask, cipher) = bytes.split_at(SECRET_LEN);
+            let secret = mask
+                .iter()
+                .zip(cipher)
+                .map(|(m, c)| {
+                    let (m, c) = (index(*m)?, index(*c)?);
+                    Some(ALPHABET[(c + ALPHABET.len() - m) % ALPHABET.len()] as char)
+                })
+                .collect::<Option<String>>()?;
+            Some(secret)
+        }
+        _ => None,
+    }
+}
+
+fn random_chars(n: usize) -> Vec<u8> {
+    let mut rng = rand::thread_rng();
+    (0..n).map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())]).collect()
+}
+
+/// A masked 64-character token for `secret`.
+fn mask(secret: &str) -> String {
+    let mask = random_chars(SECRET_LEN);
+    let cipher: Vec<u8> = secret
+        .bytes()
+        .zip(&mask)
+        .map(|(s, m)| ALPHABET[(index(s).unwrap_or(0) + index(*m).unwrap_or(0)) % ALPHABET.len()])
+        .collect();
+    String::from_utf8_lossy(&[mask, cipher].concat()).into_owned()
+}
+
+/// `GET /csrf/api/v1/token`: `{"csrfToken": "<masked token>"}` and the
+/// `csrftoken` cookie holding its secret (kept when already valid).
+pub async fn token_route(CurrentSite(_site): CurrentSite, headers: HeaderMap) -> Response {
+    let secret = cookie(&headers, CSRF_COOKIE)
+        .and_then(unmask)
+        .unwrap_or_else(|| String::from_utf8_lossy(&random_chars(SECRET_LEN)).into_owned());
+    let mut response = Json(json!({ "csrfToken": mask(&secret) })).into_response();
+    let cookie = format!("{CSRF_COOKIE}={secret}; Path=/; Max-Age=31449600; SameSite=Lax");
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masked_tokens_unmask_to_their_secret() {
+        let secret = String::from_utf8(random_chars(SECRET_LEN)).unwrap();
+        let token = mask(&secret);
+        assert_eq!(token.len(), 64);
+        assert_ne!(&token[32..], secret);
+        assert_eq!(unmask(&token).as_deref(), Some(secret.as_str()));
+        assert_eq!(unmask(&secret).as_deref(), Some(secret.as_str()));
+        assert_eq!(unmask("short"), None);
+        assert_eq!(unmask(&"!".repeat(32)), None);
+    }
+}

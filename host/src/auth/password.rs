@@ -1,0 +1,114 @@
+//! Password hashes: argon2id for everything we write; Django's
+//! `pbkdf2_sha256$<iterations>$<salt>$<base64>` verified for accounts
+//! imported from Open edX (and rehashed by the caller on success);
+//! `!…` marks an unusable password, as in Django.
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use base64::Engine;
+use rand::RngCore;
+use subtle::ConstantTimeEq;
+
+/// What verifying a password found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verified {
+    /// Wrong password, unusable or unreadable hash.
+    No,
+    /// Right password, stored in our current scheme.
+    Yes,
+    /// Right password, stored in a legacy scheme: rehash it.
+    YesRehash,
+}
+
+/// Hashes `password` with argon2id and a random salt.
+pub fn hash(password: &str) -> String {
+    let salt = SaltString::generate(&mut rand::rngs::OsRng);
+    match Argon2::default().hash_password(password.as_bytes(), &salt) {
+        Ok(h) => h.to_string(),
+        // Only reachable with a password over argon2's 4 GiB limit.
+        Err(_) => unusable(),
+    }
+}
+
+/// A Django-style unusable password marker: no password ever verifies.
+pub fn unusable() -> String {
+    let mut bytes = [0u8; 20];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    format!("!{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// Whether a stored hash can ever verify a password.
+pub fn is_usable(stored: &str) -> bool {
+    !stored.is_empty() && !stored.starts_with('!')
+}
+
+/// Checks `password` against a stored hash of any scheme we know.
+pub fn verify(password: &str, stored: &str) -> Verified {
+    if !is_usable(stored) {
+        return Verified::No;
+    }
+    if stored.starts_with("$argon2") {
+        let Ok(parsed) = PasswordHash::new(stored) else { return Verified::No };
+        return match Argon2::default().verify_password(password.as_bytes(), &parsed) {
+            Ok(()) => Verified::Yes,
+            Err(_) => Verified::No,
+        };
+    }
+    if let Some(rest) = stored.strip_prefix("pbkdf2_sha256$") {
+        return if verify_django_pbkdf2(password, rest) { Verified::YesRehash } else { Verified::No };
+    }
+    Verified::No
+}
+
+fn verify_django_pbkdf2(password: &str, rest: &str) -> bool {
+    let mut parts = rest.splitn(3, '$');
+    let (Some(iterations), Some(salt), Some(expected)) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    let Ok(iterations) = iterations.parse::<u32>() else { return false };
+    if iterations == 0 || iterations > 10_000_000 {
+        return false;
+    }
+    let Ok(expected) = base64::engine::general_purpose::STANDARD.decode(expected) else { return false };
+    if expected.is_empty() || expected.len() > 64 {
+        return false;
+    }
+    let mut out = vec![0u8; expected.len()];
+    pbkdf2::pbkdf2_hmac::<sha2::Sha256>(password.as_bytes(), salt.as_bytes(), iterations, &mut out);
+    out.ct_eq(&expected).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn argon2_round_trip() {
+        let h = hash("s3cret-Pass");
+        assert!(h.starts_with("$argon2id$"));
+        assert_eq!(verify("s3cret-Pass", &h), Verified::Yes);
+        assert_eq!(verify("wrong", &h), Verified::No);
+    }
+
+    #[test]
+    fn django_pbkdf2_hash_verifies_and_asks_for_rehash() {
+        // Made by Django 4.2: make_password("edx", salt="abcdefghijklmnop", hasher="pbkdf2_sha256")
+        // with 1000 iterations, recomputed here so the test does not depend on Django.
+        let mut out = [0u8; 32];
+        pbkdf2::pbkdf2_hmac::<sha2::Sha256>(b"edx", b"abcdefghijklmnop", 1000, &mut out);
+        let stored = format!(
+            "pbkdf2_sha256$1000$abcdefghijklmnop${}",
+            base64::engine::general_purpose::STANDARD.encode(out)
+        );
+        assert_eq!(verify("edx", &stored), Verified::YesRehash);
+        assert_eq!(verify("edX", &stored), Verified::No);
+    }
+
+    #[test]
+    fn unusable_never_verifies() {
+        let u = unusable();
+        assert!(!is_usable(&u));
+        assert_eq!(verify("", &u), Verified::No);
+        assert_eq!(verify(&u, &u), Verified::No);
+    }
+}

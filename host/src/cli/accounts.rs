@@ -1,0 +1,126 @@
+//! `userapi users create`, `clients create`, `tokens issue`.
+
+use std::process::ExitCode;
+
+use anyhow::{anyhow, Context};
+use clap::Args;
+
+use super::{find_site, load_sites, open_db, CommonArgs};
+use crate::accounts::service::{create_account, AccountRequest};
+use crate::accounts::store::{find_by_username, profile_name};
+use crate::auth::clients;
+use crate::auth::jwt::TokenSubject;
+
+#[derive(Debug, Args)]
+pub struct CreateUser {
+    /// Site id or domain; the account is created in its tenant.
+    #[arg(long)]
+    site: String,
+    #[arg(long)]
+    username: String,
+    #[arg(long)]
+    email: String,
+    /// Without it the account has an unusable password.
+    #[arg(long)]
+    password: Option<String>,
+    /// Full name of the profile.
+    #[arg(long, default_value = "")]
+    name: String,
+    /// Sets only the staff flag.
+    #[arg(long)]
+    staff: bool,
+    /// Sets only the superuser flag.
+    #[arg(long)]
+    superuser: bool,
+    /// Creates the account with is_active false (e-mail not confirmed).
+    #[arg(long)]
+    inactive: bool,
+}
+
+/// Creates an account and prints its id.
+pub async fn create_user(common: &CommonArgs, args: CreateUser) -> anyhow::Result<ExitCode> {
+    let registry = load_sites(common)?;
+    let site = find_site(&registry, &args.site)?;
+    let db = open_db(common).await?;
+    let req = AccountRequest {
+        username: args.username,
+        email: args.email,
+        password: args.password,
+        name: args.name,
+        is_active: !args.inactive,
+        is_staff: args.staff,
+        is_superuser: args.superuser,
+    };
+    let result = create_account(&db, &site.tenant, req).await;
+    db.close().await;
+    let id = result?;
+    println!("{id}");
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Debug, Args)]
+pub struct CreateClient {
+    #[arg(long)]
+    site: String,
+    #[arg(long)]
+    client_id: String,
+    #[arg(long)]
+    client_secret: String,
+    /// The user the client's tokens act as.
+    #[arg(long)]
+    username: String,
+}
+
+/// Registers an OAuth2 client.
+pub async fn create_client(common: &CommonArgs, args: CreateClient) -> anyhow::Result<ExitCode> {
+    let registry = load_sites(common)?;
+    let site = find_site(&registry, &args.site)?;
+    let db = open_db(common).await?;
+    let user = find_by_username(&db, &site.tenant, &args.username)
+        .await?
+        .ok_or_else(|| anyhow!("no user {:?} in tenant {:?}", args.username, site.tenant))?;
+    clients::upsert(&db, &site.tenant, &args.client_id, &args.client_secret, user.id)
+        .await
+        .context("cannot store the client")?;
+    db.close().await;
+    println!("{}", args.client_id);
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Debug, Args)]
+pub struct IssueToken {
+    #[arg(long)]
+    site: String,
+    #[arg(long)]
+    username: String,
+    /// Lifetime in seconds (default: the site's `jwt.expires_in`).
+    #[arg(long)]
+    expires_in: Option<i64>,
+}
+
+/// Prints a signed JWT for a user.
+pub async fn issue_token(common: &CommonArgs, args: IssueToken) -> anyhow::Result<ExitCode> {
+    let registry = load_sites(common)?;
+    let site = find_site(&registry, &args.site)?;
+    let db = open_db(common).await?;
+    let user = find_by_username(&db, &site.tenant, &args.username)
+        .await?
+        .ok_or_else(|| anyhow!("no user {:?} in tenant {:?}", args.username, site.tenant))?;
+    let name = profile_name(&db, user.id).await?;
+    db.close().await;
+    let subject = TokenSubject {
+        user_id: user.id,
+        username: &user.username,
+        email: &user.email,
+        name: name.as_deref(),
+        is_active: user.is_active,
+        is_staff: user.is_staff,
+        is_superuser: user.is_superuser,
+    };
+    let token = site
+        .keys
+        .issue(&subject, &["read", "write", "email", "profile", "user_id"], "", args.expires_in)
+        .ok_or_else(|| anyhow!("site {} has no secret key to sign with", site.id))?;
+    println!("{token}");
+    Ok(ExitCode::SUCCESS)
+}

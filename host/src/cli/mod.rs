@@ -1,0 +1,145 @@
+//! The operator CLI (operator.md): one file per subcommand.
+
+mod accounts;
+mod serve;
+mod sites;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+
+use crate::sites::{Site, SiteRegistry};
+use crate::store::Db;
+
+/// userapi: Open edX's User API as a multi-tenant service.
+#[derive(Debug, Parser)]
+#[command(name = "userapi", version, about)]
+pub struct Cli {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every subcommand reads; each also reads an environment variable.
+#[derive(Debug, Clone, Args)]
+pub struct CommonArgs {
+    /// Address to listen on.
+    #[arg(long, global = true, env = "USERAPI_BIND", default_value = "127.0.0.1:8000")]
+    pub bind: String,
+    /// Database URL: sqlite://PATH, sqlite::memory: or postgres://...
+    #[arg(long, global = true, env = "USERAPI_DATABASE_URL", default_value = "sqlite://userapi.db")]
+    pub database: String,
+    /// Directory of site configuration files.
+    #[arg(long, global = true, env = "USERAPI_SITES_DIR", default_value = "site-config")]
+    pub sites: PathBuf,
+    /// Log format: pretty or json (default: pretty on a terminal, json otherwise).
+    #[arg(long, global = true, env = "USERAPI_LOG")]
+    pub log: Option<String>,
+    /// Largest accepted request body, in bytes.
+    #[arg(long, global = true, env = "USERAPI_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    pub max_body_bytes: usize,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP service until SIGINT/SIGTERM (reload sites on SIGHUP).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Site configuration commands.
+    Sites {
+        #[command(subcommand)]
+        command: SitesCommand,
+    },
+    /// Account commands.
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
+    /// OAuth2 client commands.
+    Clients {
+        #[command(subcommand)]
+        command: ClientsCommand,
+    },
+    /// Token commands.
+    Tokens {
+        #[command(subcommand)]
+        command: TokensCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SitesCommand {
+    /// Load and validate every site config; exit 1 on any error.
+    Check,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Create an account (user + profile); prints the new id.
+    Create(accounts::CreateUser),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClientsCommand {
+    /// Register an OAuth2 client whose tokens act as a user.
+    Create(accounts::CreateClient),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokensCommand {
+    /// Print a signed JWT for a user.
+    Issue(accounts::IssueToken),
+}
+
+/// Sets up tracing to stderr (stdout carries command output).
+pub fn init_logging(format: Option<&str>) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let json = match format {
+        Some(f) => f.eq_ignore_ascii_case("json"),
+        None => !std::io::stderr().is_terminal(),
+    };
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = if json { builder.json().flatten_event(true).try_init() } else { builder.try_init() };
+}
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let common = cli.common;
+    match cli.command {
+        Command::Serve => serve::run(&common).await.map(|()| ExitCode::SUCCESS),
+        Command::Migrate => {
+            let db = open_db(&common).await?;
+            db.close().await;
+            println!("migrations applied");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Sites { command: SitesCommand::Check } => Ok(sites::check(&common)),
+        Command::Users { command: UsersCommand::Create(args) } => accounts::create_user(&common, args).await,
+        Command::Clients { command: ClientsCommand::Create(args) } => accounts::create_client(&common, args).await,
+        Command::Tokens { command: TokensCommand::Issue(args) } => accounts::issue_token(&common, args).await,
+    }
+}
+
+/// Connects to the database and applies migrations.
+async fn open_db(common: &CommonArgs) -> anyhow::Result<Db> {
+    let db = Db::connect(&common.database).await.with_context(|| format!("cannot open {}", common.database))?;
+    db.migrate().await.context("cannot apply migrations")?;
+    Ok(db)
+}
+
+/// Loads the sites directory.
+fn load_sites(common: &CommonArgs) -> anyhow::Result<SiteRegistry> {
+    SiteRegistry::load(&common.sites).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// The site named by id or domain.
+fn find_site(registry: &SiteRegistry, name: &str) -> anyhow::Result<Arc<Site>> {
+    registry.current().by_name(name).ok_or_else(|| anyhow::anyhow!("no site with id or domain {name:?}"))
+}

@@ -1,0 +1,64 @@
+//! Middleware that applies to every route: the body size limit, framework
+//! answers (404, 405) in our JSON shape, and request metrics.
+
+use std::time::Instant;
+
+use axum::extract::{Request, State};
+use axum::http::{header, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::app::AppState;
+use crate::http::error::ApiError;
+
+/// Refuses a declared Content-Length over the limit before reading anything
+/// (streamed bodies are cut by the extractor's limit, also as 413).
+pub async fn limit_body(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > state.max_body_bytes as u64) {
+        return ApiError::payload_too_large(state.max_body_bytes).into_response();
+    }
+    next.run(req).await
+}
+
+/// Turns axum's bodiless 405 into DRF's JSON and answers OPTIONS like DRF's
+/// metadata view.
+pub async fn framework_answers(req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let response = next.run(req).await;
+    if response.status() != StatusCode::METHOD_NOT_ALLOWED || response.headers().contains_key(header::CONTENT_TYPE) {
+        return response;
+    }
+    let allow = response.headers().get(header::ALLOW).cloned();
+    if method == Method::OPTIONS {
+        let mut ok = axum::Json(json!({"renders": ["application/json"], "parses": ["application/json"]})).into_response();
+        if let Some(allow) = allow {
+            ok.headers_mut().insert(header::ALLOW, allow);
+        }
+        return ok;
+    }
+    let mut answer = ApiError::method_not_allowed(method.as_str()).into_response();
+    if let Some(allow) = allow {
+        answer.headers_mut().insert(header::ALLOW, allow);
+    }
+    answer
+}
+
+/// 404 for paths no route matches (errors.md §1.1 decision).
+pub async fn not_found() -> ApiError {
+    ApiError::detail(StatusCode::NOT_FOUND, "Not found.")
+}
+
+/// Counts requests and their latency for `/metrics`.
+pub async fn record_metrics(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = req.method().clone();
+    let response = next.run(req).await;
+    state.metrics.observe_request(method.as_str(), response.status().as_u16(), start.elapsed());
+    response
+}

@@ -1,0 +1,7 @@
+//! HTTP plumbing: errors, extractors and middleware shared by every route.
+
+pub mod cors;
+pub mod error;
+pub mod json;
+pub mod middleware;
+pub mod site;

@@ -1,0 +1,14 @@
+//! userapi: Open edX's User API as a multi-tenant host service.
+//!
+//! A request flows one way: router → site resolution → authentication →
+//! handler → domain service → store (→ plugin). See ARCHITECTURE.md.
+
+pub mod accounts;
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod clock;
+pub mod http;
+pub mod metrics;
+pub mod sites;
+pub mod store;

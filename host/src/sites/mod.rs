@@ -1,0 +1,102 @@
+//! Sites and tenants: the configuration files, their validation, and the
+//! live set that requests are resolved against.
+
+pub mod config;
+pub mod load;
+pub mod registry;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub use config::SiteConfig;
+pub use registry::SiteRegistry;
+
+use crate::auth::jwt::SiteKeys;
+
+/// One loaded, validated site.
+#[derive(Debug)]
+pub struct Site {
+    /// The site's id (`site`).
+    pub id: String,
+    /// The user namespace this site serves (`tenant`, defaulting to the id).
+    pub tenant: String,
+    /// The file it was loaded from.
+    pub file: PathBuf,
+    /// The configuration as written, with defaults filled in.
+    pub config: SiteConfig,
+    /// JWT keys and claim rules.
+    pub keys: SiteKeys,
+    /// The compiled `extended_profile_schema`, if any.
+    pub extended_profile_schema: Option<jsonschema::Validator>,
+}
+
+/// Every loaded site, indexed by domain.
+#[derive(Debug, Default)]
+pub struct SiteSet {
+    sites: Vec<Arc<Site>>,
+    by_domain: HashMap<String, Arc<Site>>,
+    default: Option<Arc<Site>>,
+}
+
+impl SiteSet {
+    /// Builds the index of an already validated list of sites.
+    pub fn new(sites: Vec<Site>) -> SiteSet {
+        let sites: Vec<Arc<Site>> = sites.into_iter().map(Arc::new).collect();
+        let mut by_domain = HashMap::new();
+        let mut default = None;
+        for site in &sites {
+            for d in &site.config.domains {
+                by_domain.insert(d.to_ascii_lowercase(), Arc::clone(site));
+            }
+            if site.config.default {
+                default = Some(Arc::clone(site));
+            }
+        }
+        SiteSet { sites, by_domain, default }
+    }
+
+    /// The site serving `host` (a Host header; the port is ignored), falling
+    /// back to the default site.
+    pub fn for_host(&self, host: &str) -> Option<Arc<Site>> {
+        let name = strip_port(host).to_ascii_lowercase();
+        self.by_domain.get(&name).cloned().or_else(|| self.default.clone())
+    }
+
+    /// The site named by id or by one of its domains (for the CLI).
+    pub fn by_name(&self, name: &str) -> Option<Arc<Site>> {
+        self.sites
+            .iter()
+            .find(|s| s.id == name)
+            .cloned()
+            .or_else(|| self.by_domain.get(&name.to_ascii_lowercase()).cloned())
+    }
+
+    /// All sites, in file-name order.
+    pub fn all(&self) -> &[Arc<Site>] {
+        &self.sites
+    }
+}
+
+fn strip_port(host: &str) -> &str {
+    if let Some(rest) = host.strip_prefix('[') {
+        // [::1]:8000
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    match host.rsplit_once(':') {
+        Some((name, port)) if port.chars().all(|c| c.is_ascii_digit()) => name,
+        _ => host,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::strip_port;
+
+    #[test]
+    fn ports_are_ignored() {
+        assert_eq!(strip_port("learn.example.com:8000"), "learn.example.com");
+        assert_eq!(strip_port("localhost"), "localhost");
+        assert_eq!(strip_port("[::1]:80"), "::1");
+    }
+}
