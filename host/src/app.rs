@@ -13,7 +13,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::request_id::{
+    MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 
 use crate::auth::{self, Authenticated};
 use crate::http::error::{ApiError, ApiResult};
@@ -39,7 +41,10 @@ pub fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     let site_routes = Router::new()
         .merge(crate::accounts::routes::router())
-        .route("/oauth2/access_token", post(auth::token_endpoint::access_token))
+        .route(
+            "/oauth2/access_token",
+            post(auth::token_endpoint::access_token),
+        )
         .route("/csrf/api/v1/token", get(auth::csrf::token_route))
         .route("/admin/v1/sites/reload", post(reload_sites))
         .layer(from_fn(cors::cors))
@@ -94,7 +99,11 @@ async fn health() -> Json<Value> {
 async fn ready(State(state): State<AppState>) -> Response {
     let db = state.db.ping().await;
     let sites = !state.sites.current().all().is_empty();
-    let status = if db && sites { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if db && sites {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (status, Json(json!({"database": db, "sites": sites}))).into_response()
 }
 
@@ -109,7 +118,10 @@ async fn openapi() -> Response {
 
 /// `POST /admin/v1/sites/reload` (superuser): swap in the sites directory
 /// whole, or keep the old set and say why not.
-async fn reload_sites(State(state): State<AppState>, auth: Authenticated) -> ApiResult<Json<Value>> {
+async fn reload_sites(
+    State(state): State<AppState>,
+    auth: Authenticated,
+) -> ApiResult<Json<Value>> {
     if !auth.user.is_superuser {
         return Err(ApiError::permission_denied());
     }

@@ -1,1 +1,12 @@
-fn main() {}
+//! Black-box tests: each starts the real `userapi serve` on a free port
+//! against a fresh SQLite file or a fresh PostgreSQL database, and talks
+//! HTTP to it. Every test runs on both backends (see `backend_tests!`).
+
+#[macro_use]
+mod harness;
+
+mod auth;
+mod cli;
+mod http;
+mod sites;
+mod token_endpoint;

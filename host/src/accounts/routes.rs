@@ -38,18 +38,31 @@ async fn search_emails(
             json!({"developer_message": "not_found", "user_message": "Not Found"}),
         ));
     }
-    let data: Value = if body.bytes.is_empty() { json!({}) } else { body.json(JSON)? };
+    let data: Value = if body.bytes.is_empty() {
+        json!({})
+    } else {
+        body.json(JSON)?
+    };
     let Some(emails) = data.get("emails") else {
         let msg = "'emails' field is required";
-        return Err(ApiError::messages(axum::http::StatusCode::BAD_REQUEST, msg, Some(msg.into())));
+        return Err(ApiError::messages(
+            axum::http::StatusCode::BAD_REQUEST,
+            msg,
+            Some(msg.into()),
+        ));
     };
     let emails: Vec<String> = match emails {
-        Value::Array(items) => items.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
+        Value::Array(items) => items
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect(),
         Value::String(s) => vec![s.clone()],
         _ => Vec::new(),
     };
     let users = store::find_by_emails(&state.db, &site.tenant, &emails).await?;
-    let rows: Vec<Value> =
-        users.iter().map(|u| json!({"email": u.email, "id": u.id, "username": u.username})).collect();
+    let rows: Vec<Value> = users
+        .iter()
+        .map(|u| json!({"email": u.email, "id": u.id, "username": u.username}))
+        .collect();
     Ok(Json(Value::Array(rows)))
 }

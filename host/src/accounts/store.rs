@@ -41,7 +41,8 @@ impl<'r> FromRow<'r, AnyRow> for User {
     }
 }
 
-const USER_COLUMNS: &str = "id, tenant, username, email, password_hash, is_active, is_staff, is_superuser, \
+const USER_COLUMNS: &str =
+    "id, tenant, username, email, password_hash, is_active, is_staff, is_superuser, \
                             date_joined, last_login, tokens_revoked_at";
 
 /// What creating an account needs.
@@ -58,7 +59,11 @@ pub struct NewUser {
 
 /// Inserts a user and its profile; returns the new id. A duplicate username or
 /// e-mail in the tenant fails with [`crate::store::StoreError::Unique`].
-pub async fn insert_user(conn: &mut AnyConnection, tenant: &str, new: &NewUser) -> StoreResult<i64> {
+pub async fn insert_user(
+    conn: &mut AnyConnection,
+    tenant: &str,
+    new: &NewUser,
+) -> StoreResult<i64> {
     let now = now_micros();
     let (id,): (i64,) = sqlx::query_as(
         "INSERT INTO users (tenant, username, username_key, email, email_key, password_hash, \
@@ -99,7 +104,9 @@ pub async fn find_by_username(db: &Db, tenant: &str, username: &str) -> StoreRes
 /// Users of `tenant` whose e-mail is one of `emails` (exact match).
 pub async fn find_by_emails(db: &Db, tenant: &str, emails: &[String]) -> StoreResult<Vec<User>> {
     let mut found = Vec::new();
-    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE tenant = $1 AND email_key = $2 AND email = $3");
+    let sql = format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE tenant = $1 AND email_key = $2 AND email = $3"
+    );
     for email in emails {
         let user = sqlx::query_as::<_, User>(&sql)
             .bind(tenant)
@@ -172,5 +179,9 @@ pub async fn audit(
 /// The user with id `id` in `tenant`.
 pub async fn find_by_id(db: &Db, tenant: &str, id: i64) -> StoreResult<Option<User>> {
     let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE tenant = $1 AND id = $2");
-    Ok(sqlx::query_as::<_, User>(&sql).bind(tenant).bind(id).fetch_optional(db.pool()).await?)
+    Ok(sqlx::query_as::<_, User>(&sql)
+        .bind(tenant)
+        .bind(id)
+        .fetch_optional(db.pool())
+        .await?)
 }

@@ -76,7 +76,9 @@ pub struct Claims {
 impl Claims {
     /// The username the token speaks for.
     pub fn subject_username(&self) -> Option<&str> {
-        self.preferred_username.as_deref().or(self.username.as_deref())
+        self.preferred_username
+            .as_deref()
+            .or(self.username.as_deref())
     }
 }
 
@@ -148,7 +150,11 @@ const TOKEN_VERSION: &str = "1.2.0";
 impl SiteKeys {
     /// Prepares the keys of a site's `jwt` config.
     pub fn from_config(cfg: &JwtConfig) -> Result<SiteKeys, KeyError> {
-        let secrets = cfg.secret_keys.iter().map(|s| DecodingKey::from_secret(s.as_bytes())).collect();
+        let secrets = cfg
+            .secret_keys
+            .iter()
+            .map(|s| DecodingKey::from_secret(s.as_bytes()))
+            .collect();
         let signing = cfg
             .secret_keys
             .first()
@@ -158,7 +164,9 @@ impl SiteKeys {
             let set: JwkSet = serde_json::from_value(jwks.clone())
                 .map_err(|e| KeyError(format!("public_jwks is not a JWK set: {e}")))?;
             for (i, jwk) in set.keys.iter().enumerate() {
-                public.push(public_key(jwk).map_err(|e| KeyError(format!("public_jwks/keys/{i}: {e}")))?);
+                public.push(
+                    public_key(jwk).map_err(|e| KeyError(format!("public_jwks/keys/{i}: {e}")))?,
+                );
             }
         }
         Ok(SiteKeys {
@@ -201,7 +209,11 @@ impl SiteKeys {
             email_verified: subject.is_active,
             user_id: has("user_id").then_some(subject.user_id),
             email: has("email").then(|| subject.email.to_owned()),
-            name: if profile { subject.name.map(str::to_owned) } else { None },
+            name: if profile {
+                subject.name.map(str::to_owned)
+            } else {
+                None
+            },
             given_name: profile.then(String::new),
             family_name: profile.then(String::new),
             administrator: profile.then_some(subject.is_staff),
@@ -259,7 +271,10 @@ impl SiteKeys {
         }
         let claims = outcome?;
         if let Some(version) = &claims.version {
-            let major = version.split('.').next().and_then(|m| m.parse::<u64>().ok());
+            let major = version
+                .split('.')
+                .next()
+                .and_then(|m| m.parse::<u64>().ok());
             if major.is_none_or(|m| m > SUPPORTED_MAJOR) {
                 return Err(JwtError::Invalid);
             }
@@ -272,7 +287,10 @@ impl SiteKeys {
 
     /// Every secret of this site (to detect keys shared across tenants).
     pub fn secret_fingerprints(cfg: &JwtConfig) -> Vec<String> {
-        cfg.secret_keys.iter().map(|s| hex(&Sha256::digest(s.as_bytes()))).collect()
+        cfg.secret_keys
+            .iter()
+            .map(|s| hex(&Sha256::digest(s.as_bytes())))
+            .collect()
     }
 }
 
@@ -303,7 +321,12 @@ fn public_key(jwk: &Jwk) -> Result<PublicKey, String> {
         }
     }
     let key = DecodingKey::from_jwk(jwk).map_err(|e| e.to_string())?;
-    Ok(PublicKey { kid: jwk.common.key_id.clone(), alg, family, key })
+    Ok(PublicKey {
+        kid: jwk.common.key_id.clone(),
+        alg,
+        family,
+        key,
+    })
 }
 
 /// A stable 32-hex-character pseudonymous id, like edX's anonymous user id.

@@ -34,7 +34,10 @@ pub fn hash(password: &str) -> String {
 pub fn unusable() -> String {
     let mut bytes = [0u8; 20];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
-    format!("!{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+    format!(
+        "!{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    )
 }
 
 /// Whether a stored hash can ever verify a password.
@@ -48,28 +51,39 @@ pub fn verify(password: &str, stored: &str) -> Verified {
         return Verified::No;
     }
     if stored.starts_with("$argon2") {
-        let Ok(parsed) = PasswordHash::new(stored) else { return Verified::No };
+        let Ok(parsed) = PasswordHash::new(stored) else {
+            return Verified::No;
+        };
         return match Argon2::default().verify_password(password.as_bytes(), &parsed) {
             Ok(()) => Verified::Yes,
             Err(_) => Verified::No,
         };
     }
     if let Some(rest) = stored.strip_prefix("pbkdf2_sha256$") {
-        return if verify_django_pbkdf2(password, rest) { Verified::YesRehash } else { Verified::No };
+        return if verify_django_pbkdf2(password, rest) {
+            Verified::YesRehash
+        } else {
+            Verified::No
+        };
     }
     Verified::No
 }
 
 fn verify_django_pbkdf2(password: &str, rest: &str) -> bool {
     let mut parts = rest.splitn(3, '$');
-    let (Some(iterations), Some(salt), Some(expected)) = (parts.next(), parts.next(), parts.next()) else {
+    let (Some(iterations), Some(salt), Some(expected)) = (parts.next(), parts.next(), parts.next())
+    else {
         return false;
     };
-    let Ok(iterations) = iterations.parse::<u32>() else { return false };
+    let Ok(iterations) = iterations.parse::<u32>() else {
+        return false;
+    };
     if iterations == 0 || iterations > 10_000_000 {
         return false;
     }
-    let Ok(expected) = base64::engine::general_purpose::STANDARD.decode(expected) else { return false };
+    let Ok(expected) = base64::engine::general_purpose::STANDARD.decode(expected) else {
+        return false;
+    };
     if expected.is_empty() || expected.len() > 64 {
         return false;
     }

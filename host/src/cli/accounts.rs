@@ -79,9 +79,15 @@ pub async fn create_client(common: &CommonArgs, args: CreateClient) -> anyhow::R
     let user = find_by_username(&db, &site.tenant, &args.username)
         .await?
         .ok_or_else(|| anyhow!("no user {:?} in tenant {:?}", args.username, site.tenant))?;
-    clients::upsert(&db, &site.tenant, &args.client_id, &args.client_secret, user.id)
-        .await
-        .context("cannot store the client")?;
+    clients::upsert(
+        &db,
+        &site.tenant,
+        &args.client_id,
+        &args.client_secret,
+        user.id,
+    )
+    .await
+    .context("cannot store the client")?;
     db.close().await;
     println!("{}", args.client_id);
     Ok(ExitCode::SUCCESS)
@@ -119,7 +125,12 @@ pub async fn issue_token(common: &CommonArgs, args: IssueToken) -> anyhow::Resul
     };
     let token = site
         .keys
-        .issue(&subject, &["read", "write", "email", "profile", "user_id"], "", args.expires_in)
+        .issue(
+            &subject,
+            &["read", "write", "email", "profile", "user_id"],
+            "",
+            args.expires_in,
+        )
         .ok_or_else(|| anyhow!("site {} has no secret key to sign with", site.id))?;
     println!("{token}");
     Ok(ExitCode::SUCCESS)

@@ -19,13 +19,17 @@ pub async fn run(common: &CommonArgs) -> anyhow::Result<()> {
         metrics: Arc::new(Metrics::default()),
         max_body_bytes: common.max_body_bytes,
     };
-    let listener = TcpListener::bind(&common.bind).await.with_context(|| format!("cannot bind {}", common.bind))?;
+    let listener = TcpListener::bind(&common.bind)
+        .await
+        .with_context(|| format!("cannot bind {}", common.bind))?;
     let addr = listener.local_addr()?;
     spawn_reload_on_sighup(state.clone());
     tracing::info!(%addr, sites = sites.current().all().len(), "serving");
     // Scripts and the test harness read the address from this line.
     println!("listening on http://{addr}");
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown_signal()).await?;
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
     db.close().await;
     tracing::info!("stopped");
     Ok(())
@@ -56,7 +60,8 @@ async fn shutdown_signal() {
 fn spawn_reload_on_sighup(state: AppState) {
     #[cfg(unix)]
     tokio::spawn(async move {
-        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
             return;
         };
         while hup.recv().await.is_some() {

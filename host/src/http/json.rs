@@ -30,10 +30,16 @@ impl FromRequest<AppState> for RawBody {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::payload_too_large(state.max_body_bytes)
             } else {
-                ApiError::detail(StatusCode::BAD_REQUEST, format!("Could not read the request body: {rejection}"))
+                ApiError::detail(
+                    StatusCode::BAD_REQUEST,
+                    format!("Could not read the request body: {rejection}"),
+                )
             }
         })?;
-        Ok(RawBody { content_type, bytes })
+        Ok(RawBody {
+            content_type,
+            bytes,
+        })
     }
 }
 
@@ -52,7 +58,9 @@ impl RawBody {
     pub fn json<T: DeserializeOwned>(&self, accepted: &[&str]) -> Result<T, ApiError> {
         let media = self.media_type();
         if !accepted.contains(&media.as_str()) {
-            return Err(ApiError::unsupported_media_type(self.content_type.as_deref().unwrap_or("")));
+            return Err(ApiError::unsupported_media_type(
+                self.content_type.as_deref().unwrap_or(""),
+            ));
         }
         parse_json(&self.bytes)
     }

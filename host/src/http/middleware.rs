@@ -31,12 +31,16 @@ pub async fn limit_body(State(state): State<AppState>, req: Request, next: Next)
 pub async fn framework_answers(req: Request, next: Next) -> Response {
     let method = req.method().clone();
     let response = next.run(req).await;
-    if response.status() != StatusCode::METHOD_NOT_ALLOWED || response.headers().contains_key(header::CONTENT_TYPE) {
+    if response.status() != StatusCode::METHOD_NOT_ALLOWED
+        || response.headers().contains_key(header::CONTENT_TYPE)
+    {
         return response;
     }
     let allow = response.headers().get(header::ALLOW).cloned();
     if method == Method::OPTIONS {
-        let mut ok = axum::Json(json!({"renders": ["application/json"], "parses": ["application/json"]})).into_response();
+        let mut ok =
+            axum::Json(json!({"renders": ["application/json"], "parses": ["application/json"]}))
+                .into_response();
         if let Some(allow) = allow {
             ok.headers_mut().insert(header::ALLOW, allow);
         }
@@ -59,6 +63,8 @@ pub async fn record_metrics(State(state): State<AppState>, req: Request, next: N
     let start = Instant::now();
     let method = req.method().clone();
     let response = next.run(req).await;
-    state.metrics.observe_request(method.as_str(), response.status().as_u16(), start.elapsed());
+    state
+        .metrics
+        .observe_request(method.as_str(), response.status().as_u16(), start.elapsed());
     response
 }

@@ -17,7 +17,10 @@ impl SiteRegistry {
     /// Loads `dir`; fails if any file is invalid.
     pub fn load(dir: &Path) -> Result<SiteRegistry, SiteLoadError> {
         let set = load_dir(dir)?;
-        Ok(SiteRegistry { dir: dir.to_path_buf(), current: RwLock::new(Arc::new(set)) })
+        Ok(SiteRegistry {
+            dir: dir.to_path_buf(),
+            current: RwLock::new(Arc::new(set)),
+        })
     }
 
     /// The set serving now. Callers keep the `Arc` for the whole request.

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Builds and runs the service with the example sites on SQLite (userapi.db).
+# Extra arguments go to `userapi serve` (for example --bind 0.0.0.0:8000).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release --bin userapi
+exec target/release/userapi serve "$@"

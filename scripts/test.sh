@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Runs every test on SQLite and PostgreSQL. Safe on a fresh machine: it starts
+# PostgreSQL if it is down and cleans the databases the tests create.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PG_URL="${USERAPI_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432}"
+export USERAPI_TEST_POSTGRES_URL="$PG_URL"
+
+ensure_postgres() {
+  if pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then return; fi
+  echo "PostgreSQL is down; starting it"
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n 1)" main start
+  for _ in $(seq 1 30); do
+    pg_isready -q -h 127.0.0.1 -p 5432 && return
+    sleep 1
+  done
+  echo "PostgreSQL did not come up" >&2
+  exit 1
+}
+
+# Each test creates its own fresh database named userapi_test_<uuid>.
+drop_test_databases() {
+  psql "$PG_URL/postgres" -qAtc \
+    "SELECT datname FROM pg_database WHERE datname LIKE 'userapi\_test\_%'" |
+    while read -r db; do psql "$PG_URL/postgres" -qc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null; done
+}
+
+ensure_postgres
+drop_test_databases
+trap drop_test_databases EXIT
+cargo test --workspace --all-targets "$@"

@@ -1,0 +1,354 @@
+//! Starting a real server for a test, and talking to it.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use reqwest::{Method, RequestBuilder, Response};
+use serde_json::{json, Value};
+use sqlx::Connection;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// Runs each named `async fn NAME(backend: Backend)` once on SQLite and once on PostgreSQL.
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name($crate::harness::Backend::Sqlite).await
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$name($crate::harness::Backend::Postgres).await
+                }
+            }
+        )*
+    };
+}
+
+/// Which database a test server uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Secrets of the test sites (each tenant its own).
+pub const ALPHA_SECRET: &str = "alpha-secret-0123456789abcdef";
+pub const BETA_SECRET: &str = "beta-secret-0123456789abcdef";
+pub const ALPHA_ISSUER: &str = "https://alpha.test/oauth2";
+pub const ALPHA_AUDIENCE: &str = "alpha-api";
+
+/// A site config for tests: `id` served at `<id>.test`.
+pub fn site(id: &str, tenant: &str, secret: &str) -> Value {
+    let issuer = if tenant == "alpha" {
+        ALPHA_ISSUER.to_owned()
+    } else {
+        format!("https://{tenant}.test/oauth2")
+    };
+    let audience = if tenant == "alpha" {
+        ALPHA_AUDIENCE.to_owned()
+    } else {
+        format!("{tenant}-api")
+    };
+    json!({
+        "site": id,
+        "domains": [format!("{id}.test")],
+        "tenant": tenant,
+        "jwt": {"issuer": issuer, "audience": audience, "secret_keys": [secret]},
+    })
+}
+
+/// The standard test set: tenant alpha served by sites alpha and alpha2,
+/// tenant beta by site beta. No default site.
+pub fn standard_sites() -> Vec<(String, Value)> {
+    vec![
+        ("alpha.json".into(), site("alpha", "alpha", ALPHA_SECRET)),
+        ("alpha2.json".into(), site("alpha2", "alpha", ALPHA_SECRET)),
+        ("beta.json".into(), site("beta", "beta", BETA_SECRET)),
+    ]
+}
+
+/// A running `userapi serve` with its own database and sites directory.
+pub struct TestServer {
+    child: Child,
+    pub base: String,
+    pub database_url: String,
+    pub sites_dir: PathBuf,
+    #[allow(dead_code)] // read by tests that differ per backend
+    pub backend: Backend,
+    extra_env: Vec<(String, String)>,
+    client: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+fn postgres_admin_url() -> String {
+    std::env::var("USERAPI_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+/// Prefix of every database the tests create; the test script drops stale ones.
+pub const TEST_DB_PREFIX: &str = "userapi_test_";
+
+async fn fresh_database(backend: Backend, dir: &Path) -> String {
+    match backend {
+        Backend::Sqlite => format!("sqlite://{}", dir.join("userapi.db").display()),
+        Backend::Postgres => {
+            let admin = postgres_admin_url();
+            let name = format!("{TEST_DB_PREFIX}{}", uuid::Uuid::new_v4().simple());
+            let mut conn = sqlx::PgConnection::connect(&format!("{admin}/postgres"))
+                .await
+                .expect("PostgreSQL must run on 127.0.0.1:5432 (see README)");
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&mut conn)
+                .await
+                .expect("create database");
+            let _ = conn.close().await;
+            format!("{admin}/{name}")
+        }
+    }
+}
+
+impl TestServer {
+    /// A server with the standard test sites.
+    pub async fn start(backend: Backend) -> TestServer {
+        Self::start_with(backend, standard_sites(), &[]).await
+    }
+
+    /// A server with the given site files and extra environment.
+    pub async fn start_with(
+        backend: Backend,
+        sites: Vec<(String, Value)>,
+        env: &[(&str, &str)],
+    ) -> TestServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let sites_dir = dir.path().join("sites");
+        std::fs::create_dir_all(&sites_dir).expect("sites dir");
+        for (name, config) in &sites {
+            write_json(&sites_dir.join(name), config);
+        }
+        let database_url = fresh_database(backend, dir.path()).await;
+        let extra_env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let log = std::fs::File::create(dir.path().join("server.log")).expect("log file");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_userapi"));
+        cmd.arg("serve")
+            .env("USERAPI_BIND", "127.0.0.1:0")
+            .env("USERAPI_DATABASE_URL", &database_url)
+            .env("USERAPI_SITES_DIR", &sites_dir)
+            .env("USERAPI_LOG", "json")
+            .envs(extra_env.iter().map(|(k, v)| (k, v)))
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .kill_on_drop(true);
+        let mut child = cmd.spawn().expect("start userapi serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+            .await
+            .expect("server did not start within 30 s")
+            .expect("read stdout")
+            .unwrap_or_else(|| panic!("server exited: {}", server_log(dir.path())));
+        let base = line
+            .strip_prefix("listening on ")
+            .expect("listening line")
+            .to_owned();
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        TestServer {
+            child,
+            base,
+            database_url,
+            sites_dir,
+            backend,
+            extra_env,
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client"),
+            _dir: dir,
+        }
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("server still running")
+    }
+
+    /// Waits for the server to exit and returns its exit code.
+    pub async fn wait(&mut self) -> Option<i32> {
+        tokio::time::timeout(Duration::from_secs(20), self.child.wait())
+            .await
+            .ok()?
+            .ok()?
+            .code()
+    }
+
+    /// Everything the server logged so far.
+    pub fn log(&self) -> String {
+        server_log(self._dir.path())
+    }
+
+    /// A request to `path` on the site served at `host`.
+    pub fn request(&self, method: Method, host: &str, path: &str) -> RequestBuilder {
+        self.client
+            .request(method, format!("{}{}", self.base, path))
+            .header("host", host)
+    }
+
+    /// GET `path` on `host` with `Authorization: JWT <token>`.
+    pub async fn get_as(&self, host: &str, path: &str, token: &str) -> Response {
+        self.request(Method::GET, host, path)
+            .header("authorization", format!("JWT {token}"))
+            .send()
+            .await
+            .expect("send")
+    }
+
+    /// Runs the `userapi` CLI against this server's database and sites.
+    pub async fn cli(&self, args: &[&str]) -> std::process::Output {
+        Command::new(env!("CARGO_BIN_EXE_userapi"))
+            .args(args)
+            .env("USERAPI_DATABASE_URL", &self.database_url)
+            .env("USERAPI_SITES_DIR", &self.sites_dir)
+            .env("USERAPI_LOG", "json")
+            .env("RUST_LOG", "warn")
+            .envs(self.extra_env.iter().map(|(k, v)| (k, v)))
+            .output()
+            .await
+            .expect("run userapi")
+    }
+
+    /// Creates an account with `userapi users create`; returns its id.
+    pub async fn create_user(&self, site: &str, username: &str, extra: &[&str]) -> i64 {
+        let email = format!("{}@example.com", username.to_lowercase());
+        let mut args = vec![
+            "users",
+            "create",
+            "--site",
+            site,
+            "--username",
+            username,
+            "--email",
+            &email,
+        ];
+        args.extend_from_slice(extra);
+        let out = self.cli(&args).await;
+        assert!(
+            out.status.success(),
+            "users create failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .expect("numeric id")
+    }
+
+    /// A token for `username` from `userapi tokens issue`.
+    pub async fn token(&self, site: &str, username: &str) -> String {
+        let out = self
+            .cli(&["tokens", "issue", "--site", site, "--username", username])
+            .await;
+        assert!(
+            out.status.success(),
+            "tokens issue failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    /// Runs one SQL statement against the server's database (test set-up only).
+    pub async fn sql(&self, statement: &str, binds: &[SqlValue]) {
+        sqlx::any::install_default_drivers();
+        let mut conn = sqlx::AnyConnection::connect(&self.database_url)
+            .await
+            .expect("connect");
+        let mut q = sqlx::query(statement);
+        for b in binds {
+            q = match b {
+                SqlValue::Int(i) => q.bind(*i),
+                SqlValue::Text(t) => q.bind(t.clone()),
+            };
+        }
+        q.execute(&mut conn).await.expect("sql");
+        let _ = conn.close().await;
+    }
+
+    /// Reads one text column of one row.
+    pub async fn sql_text(&self, statement: &str, bind: i64) -> String {
+        sqlx::any::install_default_drivers();
+        let mut conn = sqlx::AnyConnection::connect(&self.database_url)
+            .await
+            .expect("connect");
+        let (v,): (String,) = sqlx::query_as(statement)
+            .bind(bind)
+            .fetch_one(&mut conn)
+            .await
+            .expect("sql");
+        let _ = conn.close().await;
+        v
+    }
+
+    /// Replaces a site file of this server's sites directory.
+    pub fn write_site(&self, name: &str, config: &Value) {
+        write_json(&self.sites_dir.join(name), config);
+    }
+}
+
+/// A value bound into [`TestServer::sql`].
+pub enum SqlValue {
+    Int(i64),
+    Text(String),
+}
+
+fn write_json(path: &Path, value: &Value) {
+    std::fs::write(path, serde_json::to_vec_pretty(value).expect("json")).expect("write site");
+}
+
+fn server_log(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("server.log")).unwrap_or_default()
+}
+
+/// Reads a response as JSON (panics with the text when it is not JSON).
+pub async fn body_json(response: Response) -> Value {
+    let text = response.text().await.expect("body");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text:?}"))
+}
+
+/// Signs arbitrary claims with an HMAC secret.
+pub fn mint_hs256(secret: &str, claims: &Value) -> String {
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        claims,
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .expect("sign")
+}
+
+/// Seconds since the epoch.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64
+}
+
+/// Claims like the ones Open edX puts in an access token, for `username` on tenant alpha.
+pub fn alpha_claims(username: &str) -> Value {
+    json!({
+        "iss": ALPHA_ISSUER,
+        "aud": ALPHA_AUDIENCE,
+        "iat": now(),
+        "exp": now() + 600,
+        "preferred_username": username,
+        "scopes": ["email", "profile"],
+        "version": "1.2.0",
+        "filters": [],
+        "is_restricted": false,
+    })
+}
