@@ -41,6 +41,7 @@ pub fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     let site_routes = Router::new()
         .merge(crate::accounts::routes::router())
+        .merge(crate::preferences::routes::router())
         .route(
             "/oauth2/access_token",
             post(auth::token_endpoint::access_token),

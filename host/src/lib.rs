@@ -10,5 +10,7 @@ pub mod cli;
 pub mod clock;
 pub mod http;
 pub mod metrics;
+pub mod preferences;
+pub mod pyrepr;
 pub mod sites;
 pub mod store;

@@ -8,5 +8,6 @@ mod harness;
 mod auth;
 mod cli;
 mod http;
+mod preferences;
 mod sites;
 mod token_endpoint;

@@ -1,5 +1,6 @@
 //! Accounts: users and their profiles.
 
+pub mod age;
 pub mod routes;
 pub mod service;
 pub mod store;

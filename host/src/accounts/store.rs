@@ -185,3 +185,13 @@ pub async fn find_by_id(db: &Db, tenant: &str, id: i64) -> StoreResult<Option<Us
         .fetch_optional(db.pool())
         .await?)
 }
+
+/// The profile's year of birth.
+pub async fn year_of_birth(db: &Db, user_id: i64) -> StoreResult<Option<i64>> {
+    let row: Option<(Option<i64>,)> =
+        sqlx::query_as("SELECT year_of_birth FROM profiles WHERE user_id = $1")
+            .bind(user_id)
+            .fetch_optional(db.pool())
+            .await?;
+    Ok(row.and_then(|r| r.0))
+}

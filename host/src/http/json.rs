@@ -73,3 +73,6 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 
 /// Media types DRF's JSON parser reads.
 pub const JSON: &[&str] = &["application/json"];
+
+/// The merge-patch media type of account and preference PATCHes.
+pub const MERGE_PATCH: &[&str] = &["application/merge-patch+json"];

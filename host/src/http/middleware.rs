@@ -55,6 +55,12 @@ pub async fn framework_answers(req: Request, next: Next) -> Response {
 
 /// 404 for paths no route matches (errors.md §1.1 decision).
 pub async fn not_found() -> ApiError {
+    no_route()
+}
+
+/// The answer for a path no route matches, also used by handlers whose path
+/// parameters fall outside Open edX's URL patterns.
+pub fn no_route() -> ApiError {
     ApiError::detail(StatusCode::NOT_FOUND, "Not found.")
 }
 

@@ -132,9 +132,14 @@ impl Db {
         self.backend
     }
 
-    /// Starts a transaction.
+    /// Starts a write transaction. On SQLite it is `BEGIN IMMEDIATE`: the
+    /// write lock is taken (waiting up to the busy timeout) before anything
+    /// is read, so read-then-write sequences never fail with SQLITE_BUSY.
     pub async fn begin(&self) -> StoreResult<Tx> {
-        Ok(self.pool.begin().await?)
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
     }
 
     /// Answers whether the database responds.

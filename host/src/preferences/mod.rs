@@ -1,0 +1,8 @@
+//! Preferences: per-user key → string pairs, the org e-mail opt-in, and the
+//! time-zone list (preferences.md).
+
+pub mod routes;
+pub mod rules;
+pub mod service;
+pub mod store;
+pub mod timezones;
