@@ -5,6 +5,7 @@
 #[macro_use]
 mod harness;
 
+mod accounts;
 mod auth;
 mod cli;
 mod http;

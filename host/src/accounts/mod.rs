@@ -1,7 +1,14 @@
 //! Accounts: users and their profiles.
 
 pub mod age;
+pub mod changes;
+pub mod choices;
+pub mod extended_profile;
+pub mod patch;
 pub mod routes;
 pub mod service;
+pub mod social;
 pub mod store;
 pub mod types;
+pub mod view;
+pub mod visibility;

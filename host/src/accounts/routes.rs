@@ -1,27 +1,311 @@
-//! HTTP routes of the accounts API.
+//! HTTP routes of the accounts API (accounts.md §2). Handlers parse, call
+//! the service, and shape the answer.
 
-use axum::extract::State;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
-use super::store;
+use super::changes::{self, Confirmation};
+use super::store::{self, AccountRecord, User};
+use super::view::{account_for_viewer, RequestOrigin, ViewRequest};
+use super::{patch, view};
 use crate::app::AppState;
 use crate::auth::Authenticated;
 use crate::http::error::{ApiError, ApiResult};
-use crate::http::json::{RawBody, JSON};
+use crate::http::json::{RawBody, JSON, MERGE_PATCH};
+use crate::http::middleware::check_username_segment;
 use crate::http::site::CurrentSite;
+use crate::retirement::identifiers::is_email_retired;
+use crate::sites::Site;
 
 /// The accounts routes, to be merged into the app router.
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/user/v1/me", get(me))
+        .route("/api/user/v1/accounts", get(list_accounts))
         .route("/api/user/v1/accounts/search_emails", post(search_emails))
+        .route(
+            "/api/user/v1/accounts/{username}",
+            get(get_account).patch(patch_account),
+        )
+        .route(
+            "/api/user/v1/accounts/name_change/",
+            post(request_name_change),
+        )
+        .route(
+            "/api/user/v1/accounts/name_change/{username}/confirm/",
+            post(confirm_name_change),
+        )
+        .route(
+            "/api/user/v1/accounts/third_party_auth_error/",
+            get(third_party_auth_error),
+        )
+        .route(
+            "/email_confirm/{key}",
+            get(confirm_email).post(confirm_email),
+        )
+        .route(
+            "/activate_secondary_email/{key}",
+            get(activate_secondary_email).post(activate_secondary_email),
+        )
+}
+
+type QueryMap = Query<Vec<(String, String)>>;
+
+fn query_value<'a>(query: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    query
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}
+
+/// The account view's permission class: `email=` or `lms_user_id=` in the
+/// query needs staff or superuser, on every action (accounts.md §5).
+fn check_query_permission(auth: &Authenticated, query: &[(String, String)]) -> ApiResult<()> {
+    let privileged = query
+        .iter()
+        .any(|(k, _)| k == "email" || k == "lms_user_id");
+    if privileged && !(auth.user.is_staff || auth.user.is_superuser) {
+        return Err(ApiError::permission_denied());
+    }
+    Ok(())
 }
 
 /// `GET /api/user/v1/me`: the caller's username.
 async fn me(auth: Authenticated) -> Json<Value> {
     Json(json!({ "username": auth.user.username }))
+}
+
+fn render(
+    site: &Site,
+    record: &AccountRecord,
+    origin: &RequestOrigin,
+    auth: &Authenticated,
+    shared: bool,
+) -> Value {
+    let request = ViewRequest {
+        viewer_id: auth.user.id,
+        viewer_is_staff: auth.user.is_staff,
+        shared,
+    };
+    account_for_viewer(site, record, origin, request)
+}
+
+/// `GET /api/user/v1/accounts/{username}`.
+async fn get_account(
+    State(state): State<AppState>,
+    CurrentSite(site): CurrentSite,
+    auth: Authenticated,
+    Path(username): Path<String>,
+    Query(query): QueryMap,
+    origin: RequestOrigin,
+) -> ApiResult<Json<Value>> {
+    check_username_segment(&username)?;
+    check_query_permission(&auth, &query)?;
+    let user = store::find_by_username(&state.db, &site.tenant, &username)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let record = store::load_account(&state.db, user).await?;
+    let shared = query_value(&query, "view") == Some("shared");
+    Ok(Json(render(&site, &record, &origin, &auth, shared)))
+}
+
+/// `GET /api/user/v1/accounts?username=|email=|lms_user_id=` (accounts.md §6).
+async fn list_accounts(
+    State(state): State<AppState>,
+    CurrentSite(site): CurrentSite,
+    auth: Authenticated,
+    Query(query): QueryMap,
+    origin: RequestOrigin,
+) -> ApiResult<Response> {
+    check_query_permission(&auth, &query)?;
+    let shared = query_value(&query, "view") == Some("shared");
+    let users: Vec<User> = if let Some(names) = query_value(&query, "username") {
+        let names: Vec<&str> = names.trim_matches(',').split(',').collect();
+        store::find_by_usernames(&state.db, &site.tenant, &names).await?
+    } else if let Some(email) = query_value(&query, "email") {
+        if is_email_retired(&state.db, &site.tenant, &site.config.retirement, email).await? {
+            let (can_cancel, id) = recent_retirement(&state, &site, email).await?;
+            return Ok(ApiError::json(
+                StatusCode::NOT_FOUND,
+                json!({"error_msg": "This email is associated to a retired account.", "can_cancel_retirement": can_cancel, "retirement_id": id}),
+            )
+            .into_response());
+        }
+        store::find_by_emails(&state.db, &site.tenant, &[email.to_owned()]).await?
+    } else if let Some(id) = query_value(&query, "lms_user_id") {
+        let id: i64 = id
+            .trim()
+            .parse()
+            .map_err(|_| ApiError::empty(StatusCode::BAD_REQUEST))?;
+        store::find_by_id(&state.db, &site.tenant, id)
+            .await?
+            .into_iter()
+            .collect()
+    } else {
+        vec![auth.user.clone()]
+    };
+    if users.is_empty() {
+        return Err(ApiError::not_found());
+    }
+    let mut accounts = Vec::with_capacity(users.len());
+    for user in users {
+        let record = store::load_account(&state.db, user).await?;
+        accounts.push(render(&site, &record, &origin, &auth, shared));
+    }
+    Ok(Json(Value::Array(accounts)).into_response())
+}
+
+/// A retirement of `email` created within the site's cool-off days, if any.
+async fn recent_retirement(
+    state: &AppState,
+    site: &Site,
+    email: &str,
+) -> ApiResult<(bool, Option<i64>)> {
+    let since =
+        crate::clock::now_micros() - site.config.retirement.cool_off_days * 86_400 * 1_000_000;
+    let row: Option<(i64,)> = sqlx::query_as(
+        "SELECT s.id FROM retirement_status s JOIN users u ON u.id = s.user_id \
+         WHERE u.tenant = $1 AND s.original_email = $2 AND s.created >= $3 ORDER BY s.created DESC",
+    )
+    .bind(&site.tenant)
+    .bind(email)
+    .bind(since)
+    .fetch_optional(state.db.pool())
+    .await
+    .map_err(crate::store::StoreError::from)?;
+    Ok((row.is_some(), row.map(|r| r.0)))
+}
+
+/// `PATCH /api/user/v1/accounts/{username}` (accounts.md §8).
+async fn patch_account(
+    State(state): State<AppState>,
+    CurrentSite(site): CurrentSite,
+    auth: Authenticated,
+    Path(username): Path<String>,
+    Query(query): QueryMap,
+    origin: RequestOrigin,
+    body: RawBody,
+) -> ApiResult<Json<Value>> {
+    check_username_segment(&username)?;
+    check_query_permission(&auth, &query)?;
+    let data: Value = if body.bytes.is_empty() {
+        if !MERGE_PATCH.contains(&body.media_type().as_str()) {
+            return Err(ApiError::unsupported_media_type(
+                body.content_type.as_deref().unwrap_or(""),
+            ));
+        }
+        json!({})
+    } else {
+        body.json(MERGE_PATCH)?
+    };
+    let Some(data) = data.as_object() else {
+        return Err(ApiError::messages(
+            StatusCode::BAD_REQUEST,
+            "The request body must be a JSON object of account fields.",
+            None,
+        ));
+    };
+    if auth.user.username != username {
+        return Err(ApiError::empty(StatusCode::FORBIDDEN));
+    }
+    let record = store::load_account(&state.db, auth.user.clone()).await?;
+    let lookups = changes::lookups(&state.db, &site, &record.user, data).await?;
+    let account_changes =
+        patch::validate(&site, &record, data, &lookups).map_err(ApiError::field_errors)?;
+    changes::apply_patch(&state.db, &site, &record, &account_changes, &origin.scheme).await?;
+    let user = store::find_by_id(&state.db, &site.tenant, record.user.id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let record = store::load_account(&state.db, user).await?;
+    Ok(Json(Value::Object(view::full_account(
+        &site, &record, &origin,
+    ))))
+}
+
+/// `POST /api/user/v1/accounts/name_change/`: 201, empty body.
+async fn request_name_change(
+    State(state): State<AppState>,
+    CurrentSite(site): CurrentSite,
+    auth: Authenticated,
+    body: RawBody,
+) -> ApiResult<StatusCode> {
+    let data: Value = if body.bytes.is_empty() {
+        json!({})
+    } else {
+        body.json(JSON)?
+    };
+    let record = store::load_account(&state.db, auth.user.clone()).await?;
+    changes::request_name_change(&state.db, &site, &record, &data).await?;
+    Ok(StatusCode::CREATED)
+}
+
+/// `POST /api/user/v1/accounts/name_change/{username}/confirm/` (staff): 204.
+async fn confirm_name_change(
+    State(state): State<AppState>,
+    CurrentSite(site): CurrentSite,
+    auth: Authenticated,
+    Path(username): Path<String>,
+) -> ApiResult<StatusCode> {
+    if !auth.user.is_staff {
+        return Err(ApiError::empty(StatusCode::FORBIDDEN));
+    }
+    check_username_segment(&username)?;
+    let target = store::find_by_username(&state.db, &site.tenant, &username)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    changes::confirm_name_change(&state.db, &site, &auth.user, &target).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /api/user/v1/accounts/third_party_auth_error/`: we have no third-party auth.
+async fn third_party_auth_error(_auth: Authenticated) -> Json<Value> {
+    Json(json!({ "user_message": null }))
+}
+
+fn confirmation_page(outcome: Confirmation, done: &str) -> Response {
+    let (status, text) = match outcome {
+        Confirmation::Done => (StatusCode::OK, done),
+        Confirmation::InvalidKey => (
+            StatusCode::BAD_REQUEST,
+            "This link is invalid or has already been used.",
+        ),
+        Confirmation::AddressTaken => (
+            StatusCode::CONFLICT,
+            "An account with this e-mail address already exists; nothing was changed.",
+        ),
+    };
+    let page = format!("<!doctype html><title>{text}</title><p>{text}</p>");
+    (status, [(header::CACHE_CONTROL, "no-store")], Html(page)).into_response()
+}
+
+/// `/email_confirm/{key}`: the link mailed for a primary address change.
+async fn confirm_email(
+    State(state): State<AppState>,
+    CurrentSite(site): CurrentSite,
+    Path(key): Path<String>,
+) -> ApiResult<Response> {
+    let outcome = changes::confirm_email_change(&state.db, &site, &key).await?;
+    Ok(confirmation_page(
+        outcome,
+        "Your e-mail address has been changed.",
+    ))
+}
+
+/// `/activate_secondary_email/{key}`: the link mailed for a recovery address.
+async fn activate_secondary_email(
+    State(state): State<AppState>,
+    CurrentSite(site): CurrentSite,
+    Path(key): Path<String>,
+) -> ApiResult<Response> {
+    let outcome = changes::confirm_secondary_email(&state.db, &site, &key).await?;
+    Ok(confirmation_page(
+        outcome,
+        "Your recovery e-mail address has been confirmed.",
+    ))
 }
 
 /// `POST /api/user/v1/accounts/search_emails` (staff): `{"emails": [...]}` →
@@ -34,7 +318,7 @@ async fn search_emails(
 ) -> ApiResult<Json<Value>> {
     if !auth.user.is_staff {
         return Err(ApiError::json(
-            axum::http::StatusCode::NOT_FOUND,
+            StatusCode::NOT_FOUND,
             json!({"developer_message": "not_found", "user_message": "Not Found"}),
         ));
     }
@@ -46,7 +330,7 @@ async fn search_emails(
     let Some(emails) = data.get("emails") else {
         let msg = "'emails' field is required";
         return Err(ApiError::messages(
-            axum::http::StatusCode::BAD_REQUEST,
+            StatusCode::BAD_REQUEST,
             msg,
             Some(msg.into()),
         ));

@@ -195,3 +195,105 @@ pub async fn year_of_birth(db: &Db, user_id: i64) -> StoreResult<Option<i64>> {
             .await?;
     Ok(row.and_then(|r| r.0))
 }
+
+/// A stored profile row.
+#[derive(Debug, Clone, Default, FromRow)]
+pub struct Profile {
+    pub name: String,
+    pub meta: String,
+    pub city: Option<String>,
+    pub year_of_birth: Option<i64>,
+    pub gender: Option<String>,
+    pub level_of_education: Option<String>,
+    pub mailing_address: Option<String>,
+    pub goals: Option<String>,
+    pub country: Option<String>,
+    pub state: Option<String>,
+    pub bio: Option<String>,
+    pub phone_number: Option<String>,
+    pub profile_image_uploaded_at: Option<i64>,
+}
+
+/// Everything an account object is built from.
+#[derive(Debug, Clone)]
+pub struct AccountRecord {
+    pub user: User,
+    pub profile: Profile,
+    /// (platform, link), sorted by platform.
+    pub social_links: Vec<(String, String)>,
+    /// Language codes, sorted.
+    pub languages: Vec<String>,
+    /// `account_privacy` and `visibility.*` preferences.
+    pub privacy_preferences: std::collections::HashMap<String, String>,
+    pub pending_name_change: Option<String>,
+    /// The confirmed, active recovery address.
+    pub secondary_email: Option<String>,
+}
+
+/// Loads the profile and related rows of `user`.
+pub async fn load_account(db: &Db, user: User) -> StoreResult<AccountRecord> {
+    let pool = db.pool();
+    let profile: Profile = sqlx::query_as(
+        "SELECT name, meta, city, year_of_birth, gender, level_of_education, mailing_address, goals, country, \
+                state, bio, phone_number, profile_image_uploaded_at FROM profiles WHERE user_id = $1",
+    )
+    .bind(user.id)
+    .fetch_optional(pool)
+    .await?
+    .unwrap_or_default();
+    let social_links = sqlx::query_as(
+        "SELECT platform, social_link FROM social_links WHERE user_id = $1 ORDER BY platform",
+    )
+    .bind(user.id)
+    .fetch_all(pool)
+    .await?;
+    let languages: Vec<(String,)> =
+        sqlx::query_as("SELECT code FROM language_proficiencies WHERE user_id = $1 ORDER BY code")
+            .bind(user.id)
+            .fetch_all(pool)
+            .await?;
+    let privacy_preferences: Vec<(String, String)> = sqlx::query_as(
+        "SELECT key, value FROM preferences WHERE user_id = $1 AND (key = 'account_privacy' OR key LIKE 'visibility.%')",
+    )
+    .bind(user.id)
+    .fetch_all(pool)
+    .await?;
+    let pending: Option<(String,)> =
+        sqlx::query_as("SELECT new_name FROM pending_name_changes WHERE user_id = $1")
+            .bind(user.id)
+            .fetch_optional(pool)
+            .await?;
+    let secondary: Option<(String,)> = sqlx::query_as(
+        "SELECT secondary_email FROM account_recovery WHERE user_id = $1 AND is_active = 1",
+    )
+    .bind(user.id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(AccountRecord {
+        user,
+        profile,
+        social_links,
+        languages: languages.into_iter().map(|l| l.0).collect(),
+        privacy_preferences: privacy_preferences.into_iter().collect(),
+        pending_name_change: pending.map(|p| p.0),
+        secondary_email: secondary.map(|s| s.0),
+    })
+}
+
+/// Users of `tenant` with any of `usernames` (exact), in id order.
+pub async fn find_by_usernames(
+    db: &Db,
+    tenant: &str,
+    usernames: &[&str],
+) -> StoreResult<Vec<User>> {
+    let mut found = Vec::new();
+    for name in usernames {
+        if let Some(user) = find_by_username(db, tenant, name).await? {
+            if !found.iter().any(|f: &User| f.id == user.id) {
+                found.push(user);
+            }
+        }
+    }
+    found.sort_by_key(|u| u.id);
+    Ok(found)
+}

@@ -74,3 +74,17 @@ pub async fn record_metrics(State(state): State<AppState>, req: Request, next: N
         .observe_request(method.as_str(), response.status().as_u16(), start.elapsed());
     response
 }
+
+/// `{username}` path segments match `[\w .@_+-]+` (accounts.md §1); any other
+/// segment is answered as if no route matched.
+pub fn check_username_segment(username: &str) -> Result<(), ApiError> {
+    if !username.is_empty()
+        && username
+            .chars()
+            .all(|c| c.is_alphanumeric() || "_ .@+-".contains(c))
+    {
+        Ok(())
+    } else {
+        Err(no_route())
+    }
+}

@@ -15,6 +15,7 @@ use crate::app::AppState;
 use crate::auth::Authenticated;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::json::{RawBody, JSON, MERGE_PATCH};
+use crate::http::middleware::check_username_segment;
 use crate::http::site::CurrentSite;
 
 /// The preferences routes, to be merged into the app router.
@@ -32,19 +33,6 @@ pub fn router() -> Router<AppState> {
         .route("/user_api/v1/preferences/time_zones/", get(time_zones))
         .route("/api/user/v1/preferences/email_opt_in/", post(email_opt_in))
         .route("/user_api/v1/preferences/email_opt_in/", post(email_opt_in))
-}
-
-/// `{username}` matches `[\w .@_+-]+` (accounts.md §1); anything else is no route.
-pub fn check_username_segment(username: &str) -> ApiResult<()> {
-    if !username.is_empty()
-        && username
-            .chars()
-            .all(|c| c.is_alphanumeric() || "_ .@+-".contains(c))
-    {
-        Ok(())
-    } else {
-        Err(crate::http::middleware::no_route())
-    }
 }
 
 async fn get_all(

@@ -16,6 +16,9 @@ pub struct SiteConfig {
     pub tenant: Option<String>,
     #[serde(default)]
     pub default: bool,
+    /// Shown in user-facing messages (Open edX `PLATFORM_NAME`).
+    #[serde(default = "default_platform_name")]
+    pub platform_name: String,
     pub jwt: JwtConfig,
     #[serde(default)]
     pub extended_profile_fields: Vec<String>,
@@ -55,6 +58,9 @@ pub struct SiteConfig {
     pub email: EmailConfig,
 }
 
+fn default_platform_name() -> String {
+    "Your Platform Name Here".into()
+}
 fn default_age_limit() -> Option<i64> {
     Some(13)
 }

@@ -1,0 +1,118 @@
+//! Which account fields a viewer without full access sees (visibility.md).
+//! This is the one seam a site's visibility-policy plugin replaces.
+
+use std::collections::HashMap;
+
+use crate::sites::config::VisibilityConfig;
+
+/// Who is looking, as the policy sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Viewer {
+    Anonymous,
+    User,
+    Staff,
+}
+
+/// The facts a visibility decision is made from.
+#[derive(Debug, Clone)]
+pub struct VisibilityInput<'a> {
+    pub viewer: Viewer,
+    /// The owner's effective privacy (visibility.md §2 step 2).
+    pub privacy: &'a str,
+    /// The owner's `visibility.<field>` preferences, keyed by field.
+    pub field_preferences: HashMap<&'a str, &'a str>,
+    pub requires_parental_consent: bool,
+}
+
+/// The owner's effective privacy: `private` under parental consent, else the
+/// `account_privacy` preference if set, else the site default.
+pub fn effective_privacy<'a>(
+    config: &'a VisibilityConfig,
+    preference: Option<&'a str>,
+    requires_parental_consent: bool,
+) -> &'a str {
+    if requires_parental_consent {
+        "private"
+    } else {
+        preference.unwrap_or(&config.default_visibility)
+    }
+}
+
+/// Open edX's built-in policy (visibility.md §2 step 3).
+pub fn builtin_visible_fields(
+    config: &VisibilityConfig,
+    input: &VisibilityInput<'_>,
+) -> Vec<String> {
+    match input.privacy {
+        "all_users" => config.bulk_shareable_fields.clone(),
+        "custom" => {
+            let mut fields = config.public_fields.clone();
+            for field in &config.custom_shareable_fields {
+                let shared = input.field_preferences.get(field.as_str()) == Some(&"all_users");
+                if shared && !fields.contains(field) {
+                    fields.push(field.clone());
+                }
+            }
+            fields
+        }
+        _ => config.public_fields.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input<'a>(privacy: &'a str, prefs: &[(&'a str, &'a str)]) -> VisibilityInput<'a> {
+        VisibilityInput {
+            viewer: Viewer::User,
+            privacy,
+            field_preferences: prefs.iter().copied().collect(),
+            requires_parental_consent: false,
+        }
+    }
+
+    #[test]
+    fn builtin_policy_matches_open_edx() {
+        let config = VisibilityConfig::default();
+        assert_eq!(
+            builtin_visible_fields(&config, &input("all_users", &[])).len(),
+            11
+        );
+        assert_eq!(
+            builtin_visible_fields(&config, &input("private", &[])).len(),
+            3
+        );
+        assert_eq!(
+            builtin_visible_fields(&config, &input("something-else", &[])).len(),
+            3
+        );
+        let custom = builtin_visible_fields(
+            &config,
+            &input(
+                "custom",
+                &[
+                    ("bio", "all_users"),
+                    ("name", "all_users"),
+                    ("email", "all_users"),
+                    ("country", "private"),
+                ],
+            ),
+        );
+        assert_eq!(
+            custom,
+            [
+                "account_privacy",
+                "profile_image",
+                "username",
+                "bio",
+                "name"
+            ]
+        );
+        assert_eq!(
+            effective_privacy(&config, Some("all_users"), true),
+            "private"
+        );
+        assert_eq!(effective_privacy(&config, None, false), "all_users");
+    }
+}
