@@ -868,7 +868,8 @@ async fn account_changes_are_audited_without_values(b: Backend) {
     let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&s.database_url)
         .await
         .unwrap();
-    let rows: Vec<(String, Option<String>, Option<String>, Option<String>)> = sqlx::query_as(
+    type AuditRow = (String, Option<String>, Option<String>, Option<String>);
+    let rows: Vec<AuditRow> = sqlx::query_as(
         "SELECT a.action, a.field, a.old_value, a.new_value FROM audit_log a JOIN users u ON u.id = a.user_id \
          WHERE u.username = 'alice' AND a.action = 'account_updated' ORDER BY a.id",
     )
