@@ -13,9 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
-use tower_http::request_id::{
-    MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
-};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 
 use crate::auth::{self, Authenticated};
 use crate::http::error::{ApiError, ApiResult};
@@ -42,12 +40,9 @@ pub fn router(state: AppState) -> Router {
     let site_routes = Router::new()
         .merge(crate::accounts::routes::router())
         .merge(crate::preferences::routes::router())
-        .route(
-            "/oauth2/access_token",
-            post(auth::token_endpoint::access_token),
-        )
+        .route("/oauth2/access_token", post(auth::token_endpoint::access_token))
         .route("/csrf/api/v1/token", get(auth::csrf::token_route))
-        .route("/admin/v1/sites/reload", post(reload_sites))
+        .route("/admin/v1/sites/reload", post(reload_sites_route))
         .layer(from_fn(cors::cors))
         .layer(from_fn_with_state(state.clone(), site::resolve_site));
     let ops_routes = Router::new()
@@ -75,12 +70,8 @@ async fn access_log(req: Request, next: Next) -> Response {
     let start = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
-    let id = req
-        .extensions()
-        .get::<RequestId>()
-        .and_then(|id| id.header_value().to_str().ok())
-        .unwrap_or("")
-        .to_owned();
+    let id =
+        req.extensions().get::<RequestId>().and_then(|id| id.header_value().to_str().ok()).unwrap_or("").to_owned();
     let response = next.run(req).await;
     tracing::info!(
         request_id = %id,
@@ -100,11 +91,7 @@ async fn health() -> Json<Value> {
 async fn ready(State(state): State<AppState>) -> Response {
     let db = state.db.ping().await;
     let sites = !state.sites.current().all().is_empty();
-    let status = if db && sites {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
+    let status = if db && sites { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, Json(json!({"database": db, "sites": sites}))).into_response()
 }
 
@@ -117,26 +104,38 @@ async fn openapi() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI_JSON).into_response()
 }
 
+/// Reloads the sites directory and applies its retirement states; on any
+/// problem the previous sites keep serving. Returns the site ids, or every
+/// reason for refusing.
+pub async fn reload_sites(state: &AppState) -> Result<Vec<String>, Vec<String>> {
+    let outcome = match SiteRegistry::load(state.sites.dir()) {
+        Err(e) => Err(e.issues.iter().map(ToString::to_string).collect()),
+        Ok(candidate) => match crate::retirement::states::sync(&state.db, &candidate.current()).await {
+            Err(e) => Err(vec![e.to_string()]),
+            Ok(()) => {
+                let set = candidate.current();
+                state.sites.replace(Arc::clone(&set));
+                Ok(set.all().iter().map(|s| s.id.clone()).collect())
+            }
+        },
+    };
+    state.metrics.observe_reload(outcome.is_ok());
+    outcome
+}
+
 /// `POST /admin/v1/sites/reload` (superuser): swap in the sites directory
 /// whole, or keep the old set and say why not.
-async fn reload_sites(
-    State(state): State<AppState>,
-    auth: Authenticated,
-) -> ApiResult<Json<Value>> {
+async fn reload_sites_route(State(state): State<AppState>, auth: Authenticated) -> ApiResult<Json<Value>> {
     if !auth.user.is_superuser {
         return Err(ApiError::permission_denied());
     }
-    match state.sites.reload() {
-        Ok(set) => {
-            state.metrics.observe_reload(true);
-            let ids: Vec<&str> = set.all().iter().map(|s| s.id.as_str()).collect();
+    match reload_sites(&state).await {
+        Ok(ids) => {
             tracing::info!(sites = ?ids, "sites reloaded");
             Ok(Json(json!({ "sites": ids })))
         }
-        Err(e) => {
-            state.metrics.observe_reload(false);
-            tracing::warn!(error = %e, "site reload refused; the previous sites keep serving");
-            let errors: Vec<String> = e.issues.iter().map(ToString::to_string).collect();
+        Err(errors) => {
+            tracing::warn!(errors = ?errors, "site reload refused; the previous sites keep serving");
             Err(ApiError::json(
                 StatusCode::BAD_REQUEST,
                 json!({

@@ -7,10 +7,7 @@ pub type Micros = i64;
 
 /// The current time in microseconds since the epoch.
 pub fn now_micros() -> Micros {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX)).unwrap_or(0)
 }
 
 /// The current time in whole seconds since the epoch.
@@ -54,13 +51,7 @@ mod tests {
     #[test]
     fn prints_fraction_only_when_present() {
         assert_eq!(iso8601(1_409_075_531_000_000), "2014-08-26T17:52:11Z");
-        assert_eq!(
-            iso8601(1_539_894_952_349_757),
-            "2018-10-18T20:35:52.349757Z"
-        );
-        assert_eq!(
-            iso8601_seconds(1_539_894_952_349_757),
-            "2018-10-18T20:35:52Z"
-        );
+        assert_eq!(iso8601(1_539_894_952_349_757), "2018-10-18T20:35:52.349757Z");
+        assert_eq!(iso8601_seconds(1_539_894_952_349_757), "2018-10-18T20:35:52Z");
     }
 }

@@ -27,11 +27,7 @@ pub struct Message<'a> {
 }
 
 /// Sends `message` for `site` as part of the transaction on `conn`.
-pub async fn send(
-    conn: &mut AnyConnection,
-    site: &Site,
-    message: &Message<'_>,
-) -> Result<(), MailError> {
+pub async fn send(conn: &mut AnyConnection, site: &Site, message: &Message<'_>) -> Result<(), MailError> {
     if site.config.email.kind != "outbox" {
         return Err(MailError::SmtpUnsupported);
     }

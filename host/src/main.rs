@@ -7,10 +7,7 @@ use clap::Parser;
 fn main() -> ExitCode {
     let cli = userapi::cli::Cli::parse();
     userapi::cli::init_logging(cli.common.log.as_deref());
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

@@ -6,9 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-const BUCKETS: [f64; 10] = [
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0,
-];
+const BUCKETS: [f64; 10] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0];
 
 /// Process-wide counters.
 #[derive(Debug, Default)]
@@ -34,19 +32,12 @@ impl Metrics {
             }
         }
         self.duration_count.fetch_add(1, Ordering::Relaxed);
-        self.duration_sum_micros.fetch_add(
-            u64::try_from(took.as_micros()).unwrap_or(u64::MAX),
-            Ordering::Relaxed,
-        );
+        self.duration_sum_micros.fetch_add(u64::try_from(took.as_micros()).unwrap_or(u64::MAX), Ordering::Relaxed);
     }
 
     /// Records a site reload.
     pub fn observe_reload(&self, ok: bool) {
-        let counter = if ok {
-            &self.reloads_ok
-        } else {
-            &self.reloads_failed
-        };
+        let counter = if ok { &self.reloads_ok } else { &self.reloads_failed };
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -57,37 +48,27 @@ impl Metrics {
         out.push_str("# TYPE userapi_http_requests_total counter\n");
         if let Ok(map) = self.requests.lock() {
             for ((method, status), n) in map.iter() {
-                let _ = writeln!(
-                    out,
-                    "userapi_http_requests_total{{method=\"{method}\",status=\"{status}\"}} {n}"
-                );
+                let _ = writeln!(out, "userapi_http_requests_total{{method=\"{method}\",status=\"{status}\"}} {n}");
             }
         }
         out.push_str("# HELP userapi_http_request_duration_seconds Time to answer a request.\n");
         out.push_str("# TYPE userapi_http_request_duration_seconds histogram\n");
         for (i, bound) in BUCKETS.iter().enumerate() {
             let n = self.buckets[i].load(Ordering::Relaxed);
-            let _ = writeln!(
-                out,
-                "userapi_http_request_duration_seconds_bucket{{le=\"{bound}\"}} {n}"
-            );
+            let _ = writeln!(out, "userapi_http_request_duration_seconds_bucket{{le=\"{bound}\"}} {n}");
         }
         let count = self.duration_count.load(Ordering::Relaxed);
         let sum = self.duration_sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
-        let _ = writeln!(
-            out,
-            "userapi_http_request_duration_seconds_bucket{{le=\"+Inf\"}} {count}"
-        );
+        let _ = writeln!(out, "userapi_http_request_duration_seconds_bucket{{le=\"+Inf\"}} {count}");
         let _ = writeln!(out, "userapi_http_request_duration_seconds_sum {sum}");
         let _ = writeln!(out, "userapi_http_request_duration_seconds_count {count}");
         out.push_str("# HELP userapi_sites_loaded Sites currently served.\n# TYPE userapi_sites_loaded gauge\n");
         let _ = writeln!(out, "userapi_sites_loaded {sites_loaded}");
-        out.push_str("# HELP userapi_site_reloads_total Site reloads by outcome.\n# TYPE userapi_site_reloads_total counter\n");
-        let _ = writeln!(
-            out,
-            "userapi_site_reloads_total{{outcome=\"ok\"}} {}",
-            self.reloads_ok.load(Ordering::Relaxed)
+        out.push_str(
+            "# HELP userapi_site_reloads_total Site reloads by outcome.\n# TYPE userapi_site_reloads_total counter\n",
         );
+        let _ =
+            writeln!(out, "userapi_site_reloads_total{{outcome=\"ok\"}} {}", self.reloads_ok.load(Ordering::Relaxed));
         let _ = writeln!(
             out,
             "userapi_site_reloads_total{{outcome=\"failed\"}} {}",

@@ -19,16 +19,10 @@ pub fn py_repr(value: &Value) -> String {
         Value::Bool(false) => "False".into(),
         Value::Number(n) => number(n),
         Value::String(s) => repr_str(s),
-        Value::Array(items) => format!(
-            "[{}]",
-            items.iter().map(py_repr).collect::<Vec<_>>().join(", ")
-        ),
+        Value::Array(items) => format!("[{}]", items.iter().map(py_repr).collect::<Vec<_>>().join(", ")),
         Value::Object(map) => format!(
             "{{{}}}",
-            map.iter()
-                .map(|(k, v)| format!("{}: {}", repr_str(k), py_repr(v)))
-                .collect::<Vec<_>>()
-                .join(", ")
+            map.iter().map(|(k, v)| format!("{}: {}", repr_str(k), py_repr(v))).collect::<Vec<_>>().join(", ")
         ),
     }
 }
@@ -56,17 +50,11 @@ pub fn float(f: f64) -> String {
     let sci = format!("{f:e}");
     let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
     let exp: i32 = exp.parse().unwrap_or(0);
-    let (sign, mantissa) = mantissa
-        .strip_prefix('-')
-        .map_or(("", mantissa), |m| ("-", m));
+    let (sign, mantissa) = mantissa.strip_prefix('-').map_or(("", mantissa), |m| ("-", m));
     let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
     if !(-4..16).contains(&exp) {
         let (first, rest) = digits.split_at(1);
-        let mantissa = if rest.is_empty() {
-            first.to_owned()
-        } else {
-            format!("{first}.{rest}")
-        };
+        let mantissa = if rest.is_empty() { first.to_owned() } else { format!("{first}.{rest}") };
         let esign = if exp < 0 { '-' } else { '+' };
         return format!("{sign}{mantissa}e{esign}{:02}", exp.abs());
     }
@@ -83,11 +71,7 @@ pub fn float(f: f64) -> String {
 }
 
 fn repr_str(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') {
-        '"'
-    } else {
-        '\''
-    };
+    let quote = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
     let mut out = String::with_capacity(s.len() + 2);
     out.push(quote);
     for c in s.chars() {
@@ -147,10 +131,7 @@ mod tests {
             (json!(-3), "-3"),
             (json!(12345678901234567890u64), "12345678901234567890"),
             (json!([1, "a", true]), "[1, 'a', True]"),
-            (
-                json!({"int_key": 10, "s": "x"}),
-                "{'int_key': 10, 's': 'x'}",
-            ),
+            (json!({"int_key": 10, "s": "x"}), "{'int_key': 10, 's': 'x'}"),
             (json!([]), "[]"),
             (json!({}), "{}"),
             (json!(["it's"]), "[\"it's\"]"),
@@ -180,9 +161,6 @@ mod tests {
         for (f, expected) in cases {
             assert_eq!(float(f), expected, "{f}");
         }
-        assert_eq!(
-            py_str(&serde_json::from_str::<Value>("1e2").unwrap()),
-            "100.0"
-        );
+        assert_eq!(py_str(&serde_json::from_str::<Value>("1e2").unwrap()), "100.0");
     }
 }

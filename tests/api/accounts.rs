@@ -57,25 +57,15 @@ fn alpha_site() -> Value {
 }
 
 async fn fixture(b: Backend) -> Fixture {
-    let sites = vec![
-        ("alpha.json".into(), alpha_site()),
-        ("beta.json".into(), site("beta", "beta", BETA_SECRET)),
-    ];
+    let sites = vec![("alpha.json".into(), alpha_site()), ("beta.json".into(), site("beta", "beta", BETA_SECRET))];
     let server = TestServer::start_with(b, sites, &[]).await;
-    server
-        .create_user("alpha", "alice", &["--name", "Alice Liddell"])
-        .await;
+    server.create_user("alpha", "alice", &["--name", "Alice Liddell"]).await;
     server.create_user("alpha", "bob", &[]).await;
     server.create_user("alpha", "staffer", &["--staff"]).await;
     let alice = server.token("alpha", "alice").await;
     let bob = server.token("alpha", "bob").await;
     let staff = server.token("alpha", "staffer").await;
-    Fixture {
-        server,
-        alice,
-        bob,
-        staff,
-    }
+    Fixture { server, alice, bob, staff }
 }
 
 async fn get(s: &TestServer, token: &str, path: &str) -> (StatusCode, String) {
@@ -89,35 +79,18 @@ async fn get_json(s: &TestServer, token: &str, path: &str) -> Value {
     serde_json::from_str(&body).unwrap()
 }
 
-async fn patch_with(
-    s: &TestServer,
-    token: &str,
-    username: &str,
-    content_type: &str,
-    body: &str,
-) -> Response {
-    s.request(
-        Method::PATCH,
-        "alpha.test",
-        &format!("{ACCOUNTS}/{username}"),
-    )
-    .header("authorization", format!("JWT {token}"))
-    .header("content-type", content_type)
-    .body(body.to_owned())
-    .send()
-    .await
-    .unwrap()
+async fn patch_with(s: &TestServer, token: &str, username: &str, content_type: &str, body: &str) -> Response {
+    s.request(Method::PATCH, "alpha.test", &format!("{ACCOUNTS}/{username}"))
+        .header("authorization", format!("JWT {token}"))
+        .header("content-type", content_type)
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap()
 }
 
 async fn patch(s: &TestServer, token: &str, username: &str, body: Value) -> Response {
-    patch_with(
-        s,
-        token,
-        username,
-        "application/merge-patch+json",
-        &body.to_string(),
-    )
-    .await
+    patch_with(s, token, username, "application/merge-patch+json", &body.to_string()).await
 }
 
 fn keys(v: &Value) -> Vec<String> {
@@ -169,11 +142,7 @@ async fn owner_sees_the_full_account(b: Backend) {
         "mailing_address",
         "secondary_email",
     ] {
-        assert!(
-            account[null_key].is_null(),
-            "{null_key}: {}",
-            account[null_key]
-        );
+        assert!(account[null_key].is_null(), "{null_key}: {}", account[null_key]);
     }
     assert_eq!(account["secondary_email_enabled"], true);
     assert_eq!(account["social_links"], json!([]));
@@ -183,10 +152,7 @@ async fn owner_sees_the_full_account(b: Backend) {
         json!([{"field_name": "occupation", "field_value": ""}, {"field_name": "cohort", "field_value": ""}])
     );
     let joined = account["date_joined"].as_str().unwrap();
-    assert!(
-        joined.len() == 20 && joined.ends_with('Z') && joined.as_bytes()[10] == b'T',
-        "{joined}"
-    );
+    assert!(joined.len() == 20 && joined.ends_with('Z') && joined.as_bytes()[10] == b'T', "{joined}");
     assert_eq!(
         account["profile_image"],
         json!({
@@ -197,10 +163,7 @@ async fn owner_sees_the_full_account(b: Backend) {
             "image_url_small": "http://alpha.test/static/images/profiles/default_30.png",
         })
     );
-    assert_eq!(
-        get_json(&f.server, &f.alice, "/api/user/v1/me").await,
-        json!({"username": "alice"})
-    );
+    assert_eq!(get_json(&f.server, &f.alice, "/api/user/v1/me").await, json!({"username": "alice"}));
 }
 
 async fn other_viewers_see_what_privacy_allows(b: Backend) {
@@ -209,10 +172,7 @@ async fn other_viewers_see_what_privacy_allows(b: Backend) {
     let path = format!("{ACCOUNTS}/alice");
     // Default: no birth year → private → the 3 public keys.
     let seen = get_json(s, &f.bob, &path).await;
-    assert_eq!(
-        keys(&seen),
-        sorted(&["account_privacy", "profile_image", "username"])
-    );
+    assert_eq!(keys(&seen), sorted(&["account_privacy", "profile_image", "username"]));
     assert_eq!(seen["account_privacy"], "private");
     // An adult with the default visibility (all_users) shares the 11 bulk keys.
     set_year(s, "alice", 1980).await;
@@ -225,33 +185,20 @@ async fn other_viewers_see_what_privacy_allows(b: Backend) {
         .request(Method::PATCH, "alpha.test", "/api/user/v1/preferences/alice")
         .header("authorization", format!("JWT {}", f.alice))
         .header("content-type", "application/merge-patch+json")
-        .body(json!({"account_privacy": "custom", "visibility.bio": "all_users", "visibility.name": "all_users",
-                     "visibility.email": "all_users", "visibility.country": "private"}).to_string())
+        .body(
+            json!({"account_privacy": "custom", "visibility.bio": "all_users", "visibility.name": "all_users",
+                     "visibility.email": "all_users", "visibility.country": "private"})
+            .to_string(),
+        )
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     let seen = get_json(s, &f.bob, &path).await;
-    assert_eq!(
-        keys(&seen),
-        sorted(&[
-            "account_privacy",
-            "profile_image",
-            "username",
-            "bio",
-            "name"
-        ])
-    );
+    assert_eq!(keys(&seen), sorted(&["account_privacy", "profile_image", "username", "bio", "name"]));
     assert_eq!(seen["name"], "Alice Liddell");
     // Staff see everything, unless they ask for view=shared; so does the owner.
-    assert_eq!(
-        get_json(s, &f.staff, &path)
-            .await
-            .as_object()
-            .unwrap()
-            .len(),
-        28
-    );
+    assert_eq!(get_json(s, &f.staff, &path).await.as_object().unwrap().len(), 28);
     let shared = get_json(s, &f.staff, &format!("{path}?view=shared")).await;
     assert_eq!(shared.as_object().unwrap().len(), 5);
     let shared = get_json(s, &f.alice, &format!("{path}?view=shared")).await;
@@ -259,10 +206,7 @@ async fn other_viewers_see_what_privacy_allows(b: Backend) {
     // An under-age owner is private whatever the preferences say.
     set_year(s, "alice", chrono_year() - 13).await;
     let seen = get_json(s, &f.bob, &path).await;
-    assert_eq!(
-        keys(&seen),
-        sorted(&["account_privacy", "profile_image", "username"])
-    );
+    assert_eq!(keys(&seen), sorted(&["account_privacy", "profile_image", "username"]));
     assert_eq!(seen["account_privacy"], "private");
 }
 
@@ -274,76 +218,34 @@ fn chrono_year() -> i64 {
 async fn unknown_and_hidden_accounts_are_404(b: Backend) {
     let f = fixture(b).await;
     let s = &f.server;
-    assert_eq!(
-        get(s, &f.alice, &format!("{ACCOUNTS}/nobody")).await,
-        (StatusCode::NOT_FOUND, String::new())
-    );
-    assert_eq!(
-        get(s, &f.staff, &format!("{ACCOUNTS}/nobody")).await,
-        (StatusCode::NOT_FOUND, String::new())
-    );
-    assert_eq!(
-        get(s, &f.alice, &format!("{ACCOUNTS}/Alice")).await.0,
-        StatusCode::NOT_FOUND,
-        "exact match"
-    );
+    assert_eq!(get(s, &f.alice, &format!("{ACCOUNTS}/nobody")).await, (StatusCode::NOT_FOUND, String::new()));
+    assert_eq!(get(s, &f.staff, &format!("{ACCOUNTS}/nobody")).await, (StatusCode::NOT_FOUND, String::new()));
+    assert_eq!(get(s, &f.alice, &format!("{ACCOUNTS}/Alice")).await.0, StatusCode::NOT_FOUND, "exact match");
     // Another tenant's account does not exist here.
     s.create_user("beta", "carol", &[]).await;
-    assert_eq!(
-        get(s, &f.staff, &format!("{ACCOUNTS}/carol")).await,
-        (StatusCode::NOT_FOUND, String::new())
-    );
+    assert_eq!(get(s, &f.staff, &format!("{ACCOUNTS}/carol")).await, (StatusCode::NOT_FOUND, String::new()));
     // email= / lms_user_id= need staff, even on the detail route.
     let (status, body) = get(s, &f.bob, &format!("{ACCOUNTS}/alice?email=x@example.com")).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    assert_eq!(
-        body,
-        r#"{"detail":"You do not have permission to perform this action."}"#
-    );
-    let response = s
-        .request(Method::GET, "alpha.test", &format!("{ACCOUNTS}/alice"))
-        .send()
-        .await
-        .unwrap();
+    assert_eq!(body, r#"{"detail":"You do not have permission to perform this action."}"#);
+    let response = s.request(Method::GET, "alpha.test", &format!("{ACCOUNTS}/alice")).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 }
 
 async fn list_by_username_email_and_id(b: Backend) {
     let f = fixture(b).await;
     let s = &f.server;
-    let list = get_json(
-        s,
-        &f.alice,
-        &format!("{ACCOUNTS}?username=,bob,nobody,alice,"),
-    )
-    .await;
-    let names: Vec<&str> = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["username"].as_str().unwrap())
-        .collect();
+    let list = get_json(s, &f.alice, &format!("{ACCOUNTS}?username=,bob,nobody,alice,")).await;
+    let names: Vec<&str> = list.as_array().unwrap().iter().map(|a| a["username"].as_str().unwrap()).collect();
     assert_eq!(names, ["alice", "bob"], "database order, unknown left out");
-    assert_eq!(
-        list[0].as_object().unwrap().len(),
-        28,
-        "own account in full"
-    );
+    assert_eq!(list[0].as_object().unwrap().len(), 28, "own account in full");
     assert_eq!(list[1].as_object().unwrap().len(), 3, "bob is filtered");
-    assert_eq!(
-        get(s, &f.alice, &format!("{ACCOUNTS}?username=nobody")).await,
-        (StatusCode::NOT_FOUND, String::new())
-    );
+    assert_eq!(get(s, &f.alice, &format!("{ACCOUNTS}?username=nobody")).await, (StatusCode::NOT_FOUND, String::new()));
     let own = get_json(s, &f.bob, ACCOUNTS).await;
     assert_eq!(own.as_array().unwrap().len(), 1);
     assert_eq!(own[0]["username"], "bob");
 
-    assert_eq!(
-        get(s, &f.alice, &format!("{ACCOUNTS}?email=bob@example.com"))
-            .await
-            .0,
-        StatusCode::FORBIDDEN
-    );
+    assert_eq!(get(s, &f.alice, &format!("{ACCOUNTS}?email=bob@example.com")).await.0, StatusCode::FORBIDDEN);
     let found = get_json(s, &f.staff, &format!("{ACCOUNTS}?email=bob@example.com")).await;
     assert_eq!(found[0]["username"], "bob");
     assert_eq!(found[0].as_object().unwrap().len(), 28);
@@ -356,18 +258,9 @@ async fn list_by_username_email_and_id(b: Backend) {
     assert_eq!(by_id[0]["username"], "bob");
     for bad in ["abc", "2f", "1.0", "2/8"] {
         let (status, body) = get(s, &f.staff, &format!("{ACCOUNTS}?lms_user_id={bad}")).await;
-        assert_eq!(
-            (status, body.as_str()),
-            (StatusCode::BAD_REQUEST, ""),
-            "{bad}"
-        );
+        assert_eq!((status, body.as_str()), (StatusCode::BAD_REQUEST, ""), "{bad}");
     }
-    assert_eq!(
-        get(s, &f.staff, &format!("{ACCOUNTS}?lms_user_id=999999"))
-            .await
-            .0,
-        StatusCode::NOT_FOUND
-    );
+    assert_eq!(get(s, &f.staff, &format!("{ACCOUNTS}?lms_user_id=999999")).await.0, StatusCode::NOT_FOUND);
 }
 
 async fn retired_email_lookup_says_so(b: Backend) {
@@ -382,11 +275,7 @@ async fn retired_email_lookup_says_so(b: Backend) {
         format!("retired__user_{hex}@retired.invalid")
     };
     s.create_user("alpha", "gone", &[]).await;
-    s.sql(
-        "UPDATE users SET email = $1, email_key = $1 WHERE username = 'gone'",
-        &[SqlValue::Text(retired)],
-    )
-    .await;
+    s.sql("UPDATE users SET email = $1, email_key = $1 WHERE username = 'gone'", &[SqlValue::Text(retired)]).await;
     let (status, body) = get(s, &f.staff, &format!("{ACCOUNTS}?email=gone@example.com")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let body: Value = serde_json::from_str(&body).unwrap();
@@ -401,18 +290,12 @@ async fn patch_checks_type_owner_and_shape(b: Backend) {
     let s = &f.server;
     let response = patch_with(s, &f.alice, "alice", "application/json", r#"{"bio": "x"}"#).await;
     assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    assert_eq!(
-        body_json(response).await,
-        json!({"detail": "Unsupported media type \"application/json\" in request."})
-    );
+    assert_eq!(body_json(response).await, json!({"detail": "Unsupported media type \"application/json\" in request."}));
     let response = patch_with(s, &f.alice, "alice", "application/merge-patch+json", "[1]").await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert!(body_json(response).await["user_message"].is_null());
     let response = patch_with(s, &f.alice, "alice", "application/merge-patch+json", "{").await;
-    assert!(body_json(response).await["detail"]
-        .as_str()
-        .unwrap()
-        .starts_with("JSON parse error"));
+    assert!(body_json(response).await["detail"].as_str().unwrap().starts_with("JSON parse error"));
     for (token, target) in [(&f.bob, "alice"), (&f.staff, "alice"), (&f.bob, "nobody")] {
         let response = patch(s, token, target, json!({"bio": "hacked"})).await;
         assert_eq!(response.status(), StatusCode::FORBIDDEN);
@@ -427,11 +310,17 @@ async fn patch_reports_every_bad_field_and_writes_nothing(b: Backend) {
     let f = fixture(b).await;
     let s = &f.server;
     let before = get_json(s, &f.alice, &format!("{ACCOUNTS}/alice")).await;
-    let response = patch(s, &f.alice, "alice", json!({
-        "bio": "b".repeat(301), "gender": "x", "country": "us", "year_of_birth": "not_an_int", "name": "  ",
-        "username": "mallory", "is_active": false, "goals": "fine", "time_zone": "ignored", "unknown": 1,
-        "language_proficiencies": "not_a_list", "account_privacy": " ", "extended_profile": {"a": 1},
-    })).await;
+    let response = patch(
+        s,
+        &f.alice,
+        "alice",
+        json!({
+            "bio": "b".repeat(301), "gender": "x", "country": "us", "year_of_birth": "not_an_int", "name": "  ",
+            "username": "mallory", "is_active": false, "goals": "fine", "time_zone": "ignored", "unknown": 1,
+            "language_proficiencies": "not_a_list", "account_privacy": " ", "extended_profile": {"a": 1},
+        }),
+    )
+    .await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     let body = body_json(response).await;
     let errors = body["field_errors"].as_object().unwrap();
@@ -452,10 +341,7 @@ async fn patch_reports_every_bad_field_and_writes_nothing(b: Backend) {
             "year_of_birth"
         ]
     );
-    assert_eq!(
-        errors["bio"]["user_message"],
-        "The about me field must be at most 300 characters long."
-    );
+    assert_eq!(errors["bio"]["user_message"], "The about me field must be at most 300 characters long.");
     assert_eq!(
         errors["gender"],
         json!({"developer_message": "Value 'x' is not valid for field 'gender': ['\"x\" is not a valid choice.']", "user_message": "This value is invalid."})
@@ -464,7 +350,10 @@ async fn patch_reports_every_bad_field_and_writes_nothing(b: Backend) {
         errors["country"]["developer_message"],
         "Value 'us' is not valid for field 'country': ['\"us\" is not a valid choice.']"
     );
-    assert_eq!(errors["year_of_birth"]["developer_message"], "Value 'not_an_int' is not valid for field 'year_of_birth': ['A valid integer is required.']");
+    assert_eq!(
+        errors["year_of_birth"]["developer_message"],
+        "Value 'not_an_int' is not valid for field 'year_of_birth': ['A valid integer is required.']"
+    );
     assert_eq!(
         errors["username"],
         json!({"developer_message": "This field is not editable via this API", "user_message": "The 'username' field cannot be edited."})
@@ -477,11 +366,7 @@ async fn patch_reports_every_bad_field_and_writes_nothing(b: Backend) {
         errors["extended_profile"],
         json!({"developer_message": "extended_profile must be a list", "user_message": "Invalid extended profile format"})
     );
-    assert_eq!(
-        get_json(s, &f.alice, &format!("{ACCOUNTS}/alice")).await,
-        before,
-        "nothing changed"
-    );
+    assert_eq!(get_json(s, &f.alice, &format!("{ACCOUNTS}/alice")).await, before, "nothing changed");
 }
 
 async fn patch_updates_fields_and_answers_the_account(b: Backend) {
@@ -507,10 +392,7 @@ async fn patch_updates_fields_and_answers_the_account(b: Backend) {
     assert_eq!(account["name"], "Alice P. Liddell");
     assert_eq!(account["requires_parental_consent"], false);
     assert_eq!(account["account_privacy"], "all_users");
-    assert_eq!(
-        account["language_proficiencies"],
-        json!([{"code": "en"}, {"code": "fr"}])
-    );
+    assert_eq!(account["language_proficiencies"], json!([{"code": "en"}, {"code": "fr"}]));
     assert_eq!(
         account["social_links"],
         json!([
@@ -523,23 +405,17 @@ async fn patch_updates_fields_and_answers_the_account(b: Backend) {
         json!([{"field_name": "occupation", "field_value": "explorer"}, {"field_name": "cohort", "field_value": 2024}])
     );
     assert!(account.get("city").is_none(), "city is never returned");
-    assert_eq!(
-        account,
-        get_json(s, &f.alice, &format!("{ACCOUNTS}/alice")).await,
-        "the answer is the stored account"
-    );
-    let meta = s.sql_text("SELECT meta FROM profiles WHERE user_id = (SELECT id FROM users WHERE username = 'alice' AND id > $1)", 0).await;
+    assert_eq!(account, get_json(s, &f.alice, &format!("{ACCOUNTS}/alice")).await, "the answer is the stored account");
+    let meta = s
+        .sql_text(
+            "SELECT meta FROM profiles WHERE user_id = (SELECT id FROM users WHERE username = 'alice' AND id > $1)",
+            0,
+        )
+        .await;
     let meta: Value = serde_json::from_str(&meta).unwrap();
     assert_eq!(meta["old_names"][0][0], "Alice Liddell");
-    assert_eq!(
-        meta["old_names"][0][1],
-        "Name change requested through account API by alice"
-    );
-    assert_eq!(
-        meta["hidden"],
-        json!({"a": 1}),
-        "unlisted names are stored, not shown"
-    );
+    assert_eq!(meta["old_names"][0][1], "Name change requested through account API by alice");
+    assert_eq!(meta["hidden"], json!({"a": 1}), "unlisted names are stored, not shown");
 
     // Social links merge; an empty link removes; an empty list changes nothing.
     let response = patch(s, &f.alice, "alice", json!({"social_links": [{"platform": "x", "social_link": ""}, {"platform": "linkedin", "social_link": "www.linkedin.com/in/alice"}]})).await;
@@ -551,47 +427,48 @@ async fn patch_updates_fields_and_answers_the_account(b: Backend) {
             {"platform": "linkedin", "social_link": "https://www.linkedin.com/in/alice"}
         ])
     );
-    let response = patch(
-        s,
-        &f.alice,
-        "alice",
-        json!({"social_links": [], "country": "FR", "gender": null, "bio": ""}),
-    )
-    .await;
+    let response =
+        patch(s, &f.alice, "alice", json!({"social_links": [], "country": "FR", "gender": null, "bio": ""})).await;
     let account = body_json(response).await;
     assert_eq!(account["social_links"], links);
-    assert!(
-        account["state"].is_null(),
-        "a non-US country clears the state"
-    );
+    assert!(account["state"].is_null(), "a non-US country clears the state");
     assert!(account["gender"].is_null());
     assert!(account["bio"].is_null(), "an empty bio reads back as null");
-    let response = patch(s, &f.alice, "alice", json!({"social_links": [{"platform": "facebook", "social_link": "https://www.facebook.com/alice/photos"}]})).await;
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    let error = body_json(response).await["field_errors"]["social_links"].clone();
-    assert!(error["user_message"].as_str().unwrap().starts_with("Make sure that you are providing a valid username or a URL that contains \"facebook.com/\""), "{error}");
     let response = patch(
         s,
         &f.alice,
         "alice",
-        json!({"account_privacy": null, "language_proficiencies": []}),
+        json!({"social_links": [{"platform": "facebook", "social_link": "https://www.facebook.com/alice/photos"}]}),
     )
     .await;
-    let account = body_json(response).await;
-    assert_eq!(
-        account["account_privacy"], "all_users",
-        "back to the site default"
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let error = body_json(response).await["field_errors"]["social_links"].clone();
+    assert!(
+        error["user_message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Make sure that you are providing a valid username or a URL that contains \"facebook.com/\""),
+        "{error}"
     );
+    let response = patch(s, &f.alice, "alice", json!({"account_privacy": null, "language_proficiencies": []})).await;
+    let account = body_json(response).await;
+    assert_eq!(account["account_privacy"], "all_users", "back to the site default");
     assert_eq!(account["language_proficiencies"], json!([]));
 }
 
 async fn extended_profile_goes_through_the_sites_schema(b: Backend) {
     let f = fixture(b).await;
     let s = &f.server;
-    let response = patch(s, &f.alice, "alice", json!({"extended_profile": [
-        {"field_name": "occupation", "field_value": "x".repeat(30)}, {"field_name": "cohort", "field_value": 1999},
-        {"field_name": "old_names", "field_value": []}
-    ]})).await;
+    let response = patch(
+        s,
+        &f.alice,
+        "alice",
+        json!({"extended_profile": [
+            {"field_name": "occupation", "field_value": "x".repeat(30)}, {"field_name": "cohort", "field_value": 1999},
+            {"field_name": "old_names", "field_value": []}
+        ]}),
+    )
+    .await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     let errors = body_json(response).await["field_errors"].clone();
     let mut names: Vec<String> = errors.as_object().unwrap().keys().cloned().collect();
@@ -601,13 +478,7 @@ async fn extended_profile_goes_through_the_sites_schema(b: Backend) {
         .as_str()
         .unwrap()
         .starts_with("Error in extended profile field [cohort]: "));
-    let response = patch(
-        s,
-        &f.alice,
-        "alice",
-        json!({"extended_profile": [{"field_name": "occupation"}]}),
-    )
-    .await;
+    let response = patch(s, &f.alice, "alice", json!({"extended_profile": [{"field_name": "occupation"}]})).await;
     assert_eq!(
         body_json(response).await["field_errors"]["extended_profile"]["user_message"],
         "Invalid extended profile format"
@@ -616,146 +487,80 @@ async fn extended_profile_goes_through_the_sites_schema(b: Backend) {
 
 async fn outbox(s: &TestServer, to: &str) -> Vec<String> {
     sqlx::any::install_default_drivers();
-    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&s.database_url)
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&s.database_url).await.unwrap();
+    let rows: Vec<(String,)> = sqlx::query_as("SELECT body FROM email_outbox WHERE to_address = $1 ORDER BY id")
+        .bind(to)
+        .fetch_all(&mut conn)
         .await
         .unwrap();
-    let rows: Vec<(String,)> =
-        sqlx::query_as("SELECT body FROM email_outbox WHERE to_address = $1 ORDER BY id")
-            .bind(to)
-            .fetch_all(&mut conn)
-            .await
-            .unwrap();
     rows.into_iter().map(|r| r.0).collect()
 }
 
 fn link_key(body: &str, path: &str) -> String {
-    let at = body
-        .find(path)
-        .unwrap_or_else(|| panic!("{path} not in {body}"));
-    body[at + path.len()..]
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_owned()
+    let at = body.find(path).unwrap_or_else(|| panic!("{path} not in {body}"));
+    body[at + path.len()..].split_whitespace().next().unwrap().to_owned()
 }
 
 async fn email_change_needs_confirmation(b: Backend) {
     let f = fixture(b).await;
     let s = &f.server;
-    let response = patch(
-        s,
-        &f.alice,
-        "alice",
-        json!({"email": "alice@new.example.com"}),
-    )
-    .await;
+    let response = patch(s, &f.alice, "alice", json!({"email": "alice@new.example.com"})).await;
     assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(
-        body_json(response).await["email"],
-        "alice@example.com",
-        "unchanged until confirmed"
-    );
+    assert_eq!(body_json(response).await["email"], "alice@example.com", "unchanged until confirmed");
     let mails = outbox(s, "alice@new.example.com").await;
     assert_eq!(mails.len(), 1);
     let key = link_key(&mails[0], "http://alpha.test/email_confirm/");
     assert_eq!(key.len(), 32);
-    let response = s
-        .request(Method::POST, "alpha.test", &format!("/email_confirm/{key}"))
-        .send()
-        .await
-        .unwrap();
+    let response = s.request(Method::POST, "alpha.test", &format!("/email_confirm/{key}")).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let account = get_json(s, &f.alice, &format!("{ACCOUNTS}/alice")).await;
     assert_eq!(account["email"], "alice@new.example.com");
-    let response = s
-        .request(Method::GET, "alpha.test", &format!("/email_confirm/{key}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        response.status(),
-        StatusCode::BAD_REQUEST,
-        "a key works once"
-    );
+    let response = s.request(Method::GET, "alpha.test", &format!("/email_confirm/{key}")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST, "a key works once");
     // Errors, and addresses in use are dropped silently (no probing).
     for (email, message) in [
         ("not-an-email", "Valid e-mail address required."),
-        (
-            "alice@new.example.com",
-            "Old email is the same as the new email.",
-        ),
+        ("alice@new.example.com", "Old email is the same as the new email."),
     ] {
         let response = patch(s, &f.alice, "alice", json!({"email": email})).await;
         assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-        assert_eq!(
-            body_json(response).await["field_errors"]["email"]["user_message"],
-            message
-        );
+        assert_eq!(body_json(response).await["field_errors"]["email"]["user_message"], message);
     }
-    let response = patch(
-        s,
-        &f.alice,
-        "alice",
-        json!({"email": "BOB@example.com", "bio": "kept"}),
-    )
-    .await;
+    let response = patch(s, &f.alice, "alice", json!({"email": "BOB@example.com", "bio": "kept"})).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(body_json(response).await["bio"], "kept");
     assert!(outbox(s, "BOB@example.com").await.is_empty());
     // The old address keeps working as a login identity nowhere: the history has it.
-    let meta = s.sql_text("SELECT meta FROM profiles WHERE user_id = (SELECT id FROM users WHERE username = 'alice' AND id > $1)", 0).await;
-    assert!(
-        meta.contains("\"old_emails\"") && meta.contains("alice@example.com"),
-        "{meta}"
-    );
+    let meta = s
+        .sql_text(
+            "SELECT meta FROM profiles WHERE user_id = (SELECT id FROM users WHERE username = 'alice' AND id > $1)",
+            0,
+        )
+        .await;
+    assert!(meta.contains("\"old_emails\"") && meta.contains("alice@example.com"), "{meta}");
 }
 
 async fn secondary_email_is_confirmed_by_link(b: Backend) {
     let f = fixture(b).await;
     let s = &f.server;
-    let response = patch(
-        s,
-        &f.alice,
-        "alice",
-        json!({"secondary_email": "alice@example.com"}),
-    )
-    .await;
+    let response = patch(s, &f.alice, "alice", json!({"secondary_email": "alice@example.com"})).await;
     assert_eq!(
         body_json(response).await["field_errors"]["secondary_email"]["user_message"],
         "Cannot be same as your sign in email address."
     );
-    let response = patch(
-        s,
-        &f.alice,
-        "alice",
-        json!({"secondary_email": "alice.recovery@example.org"}),
-    )
-    .await;
+    let response = patch(s, &f.alice, "alice", json!({"secondary_email": "alice.recovery@example.org"})).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert!(body_json(response).await["secondary_email"].is_null());
     let mails = outbox(s, "alice.recovery@example.org").await;
     let key = link_key(&mails[0], "/activate_secondary_email/");
-    let response = s
-        .request(
-            Method::GET,
-            "alpha.test",
-            &format!("/activate_secondary_email/{key}"),
-        )
-        .send()
-        .await
-        .unwrap();
+    let response =
+        s.request(Method::GET, "alpha.test", &format!("/activate_secondary_email/{key}")).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(
         get_json(s, &f.alice, &format!("{ACCOUNTS}/alice")).await["secondary_email"],
         "alice.recovery@example.org"
     );
-    let response = patch(
-        s,
-        &f.bob,
-        "bob",
-        json!({"secondary_email": "alice.recovery@example.org"}),
-    )
-    .await;
+    let response = patch(s, &f.bob, "bob", json!({"secondary_email": "alice.recovery@example.org"})).await;
     assert_eq!(
         body_json(response).await["field_errors"]["secondary_email"]["user_message"],
         "It looks like alice.recovery@example.org belongs to an existing account. Try again with a different email address."
@@ -766,108 +571,58 @@ async fn name_change_request_and_confirm(b: Backend) {
     let f = fixture(b).await;
     let s = &f.server;
     let post = |token: String, path: String, body: Option<Value>| {
-        let mut r = s
-            .request(Method::POST, "alpha.test", &path)
-            .header("authorization", format!("JWT {token}"));
+        let mut r = s.request(Method::POST, "alpha.test", &path).header("authorization", format!("JWT {token}"));
         if let Some(body) = body {
-            r = r
-                .header("content-type", "application/json")
-                .body(body.to_string());
+            r = r.header("content-type", "application/json").body(body.to_string());
         }
         r.send()
     };
     let path = "/api/user/v1/accounts/name_change/".to_owned();
     for (body, expected) in [
-        (
-            json!({}),
-            json!({"new_name": ["This field may not be null."]}),
-        ),
-        (
-            json!({"name": ""}),
-            json!({"new_name": ["This field may not be blank."]}),
-        ),
-        (
-            json!({"name": "<b>"}),
-            json!({"new_name": ["Name cannot contain the following characters: < >"]}),
-        ),
-        (
-            json!({"name": "http://x"}),
-            json!({"new_name": ["Name cannot contain a URL"]}),
-        ),
+        (json!({}), json!({"new_name": ["This field may not be null."]})),
+        (json!({"name": ""}), json!({"new_name": ["This field may not be blank."]})),
+        (json!({"name": "<b>"}), json!({"new_name": ["Name cannot contain the following characters: < >"]})),
+        (json!({"name": "http://x"}), json!({"new_name": ["Name cannot contain a URL"]})),
         (
             json!({"name": "Alice Liddell"}),
             json!({"new_name": "The profile name given was identical to the current name."}),
         ),
-        (
-            json!({"name": "n".repeat(256)}),
-            json!({"new_name": ["Ensure this field has no more than 255 characters."]}),
-        ),
+        (json!({"name": "n".repeat(256)}), json!({"new_name": ["Ensure this field has no more than 255 characters."]})),
     ] {
-        let response = post(f.alice.clone(), path.clone(), Some(body.clone()))
-            .await
-            .unwrap();
+        let response = post(f.alice.clone(), path.clone(), Some(body.clone())).await.unwrap();
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{body}");
         assert_eq!(body_json(response).await, expected, "{body}");
     }
-    let response = post(
-        f.alice.clone(),
-        path.clone(),
-        Some(json!({"name": "Alice Hargreaves"})),
-    )
-    .await
-    .unwrap();
+    let response = post(f.alice.clone(), path.clone(), Some(json!({"name": "Alice Hargreaves"}))).await.unwrap();
     assert_eq!(response.status(), StatusCode::CREATED);
     assert!(response.text().await.unwrap().is_empty());
     let account = get_json(s, &f.alice, &format!("{ACCOUNTS}/alice")).await;
     assert_eq!(
-        (
-            account["name"].as_str(),
-            account["pending_name_change"].as_str()
-        ),
+        (account["name"].as_str(), account["pending_name_change"].as_str()),
         (Some("Alice Liddell"), Some("Alice Hargreaves"))
     );
     let confirm = "/api/user/v1/accounts/name_change/alice/confirm/".to_owned();
     let response = post(f.bob.clone(), confirm.clone(), None).await.unwrap();
-    assert_eq!(
-        (response.status(), response.text().await.unwrap()),
-        (StatusCode::FORBIDDEN, String::new())
-    );
+    assert_eq!((response.status(), response.text().await.unwrap()), (StatusCode::FORBIDDEN, String::new()));
     let response = post(f.staff.clone(), confirm.clone(), None).await.unwrap();
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     let account = get_json(s, &f.alice, &format!("{ACCOUNTS}/alice")).await;
     assert_eq!(account["name"], "Alice Hargreaves");
     assert!(account["pending_name_change"].is_null());
     let response = post(f.staff.clone(), confirm, None).await.unwrap();
-    assert_eq!(
-        response.status(),
-        StatusCode::NOT_FOUND,
-        "no pending change left"
-    );
-    let response = post(
-        f.staff.clone(),
-        "/api/user/v1/accounts/name_change/nobody/confirm/".into(),
-        None,
-    )
-    .await
-    .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND, "no pending change left");
+    let response =
+        post(f.staff.clone(), "/api/user/v1/accounts/name_change/nobody/confirm/".into(), None).await.unwrap();
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
 }
 
 async fn account_changes_are_audited_without_values(b: Backend) {
     let f = fixture(b).await;
     let s = &f.server;
-    let response = patch(
-        s,
-        &f.alice,
-        "alice",
-        json!({"bio": "secret-bio-text", "name": "Secret Name"}),
-    )
-    .await;
+    let response = patch(s, &f.alice, "alice", json!({"bio": "secret-bio-text", "name": "Secret Name"})).await;
     assert_eq!(response.status(), StatusCode::OK);
     sqlx::any::install_default_drivers();
-    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&s.database_url)
-        .await
-        .unwrap();
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&s.database_url).await.unwrap();
     type AuditRow = (String, Option<String>, Option<String>, Option<String>);
     let rows: Vec<AuditRow> = sqlx::query_as(
         "SELECT a.action, a.field, a.old_value, a.new_value FROM audit_log a JOIN users u ON u.id = a.user_id \
@@ -877,14 +632,8 @@ async fn account_changes_are_audited_without_values(b: Backend) {
     .await
     .unwrap();
     let fields: Vec<&str> = rows.iter().filter_map(|r| r.1.as_deref()).collect();
-    assert!(
-        fields.contains(&"bio") && fields.contains(&"name"),
-        "{fields:?}"
-    );
-    assert!(
-        rows.iter().all(|r| r.2.is_none() && r.3.is_none()),
-        "no values in the audit log"
-    );
+    assert!(fields.contains(&"bio") && fields.contains(&"name"), "{fields:?}");
+    assert!(rows.iter().all(|r| r.2.is_none() && r.3.is_none()), "no values in the audit log");
 }
 
 backend_tests!(
@@ -901,4 +650,110 @@ backend_tests!(
     secondary_email_is_confirmed_by_link,
     name_change_request_and_confirm,
     account_changes_are_audited_without_values,
+);
+
+async fn administrative_deactivation(b: Backend) {
+    let f = fixture(b).await;
+    let s = &f.server;
+    let path = format!("{ACCOUNTS}/bob/deactivate/");
+    let post = |token: String, path: String| {
+        s.request(Method::POST, "alpha.test", &path).header("authorization", format!("JWT {token}")).send()
+    };
+    // is_staff alone is not enough.
+    let response = post(f.staff.clone(), path.clone()).await.unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let out = s
+        .cli(&[
+            "users",
+            "grant",
+            "--site",
+            "alpha",
+            "--username",
+            "staffer",
+            "--permission",
+            "student.can_deactivate_users",
+        ])
+        .await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let response = post(f.staff.clone(), path.clone()).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let account = body_json(response).await;
+    assert_eq!(account["username"], "bob");
+    assert_eq!(account.as_object().unwrap().len(), 28, "staff see the full account");
+    // Bob's tokens stop working; his account is otherwise unchanged.
+    assert_eq!(s.get_as("alpha.test", "/api/user/v1/me", &f.bob).await.status(), StatusCode::UNAUTHORIZED);
+    let response = post(f.staff.clone(), format!("{ACCOUNTS}/nobody/deactivate/")).await.unwrap();
+    assert_eq!((response.status(), response.text().await.unwrap()), (StatusCode::NOT_FOUND, String::new()));
+}
+
+async fn self_service_deletion_queues_retirement(b: Backend) {
+    let f = fixture(b).await;
+    let s = &f.server;
+    s.create_user("alpha", "dora", &["--password", "Explorer-123", "--name", "Dora M"]).await;
+    let dora = s.token("alpha", "dora").await;
+    let post = |token: String, content_type: &'static str, body: &'static str| {
+        s.request(Method::POST, "alpha.test", "/api/user/v1/accounts/deactivate_logout/")
+            .header("authorization", format!("JWT {token}"))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+    };
+    let response = post(dora.clone(), "application/json", r#"{"password": "Explorer-123"}"#).await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST, "a JSON body carries no password");
+    assert_eq!(body_json(response).await, json!("Could not verify user password: 'password'"));
+    let response = post(dora.clone(), "application/x-www-form-urlencoded", "password=wrong").await.unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_eq!(body_json(response).await, json!("Email or password is incorrect."));
+    let response = post(dora.clone(), "application/x-www-form-urlencoded", "password=Explorer-123").await.unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    // Tokens stop working; the e-mail is the retired form; a PENDING retirement row exists.
+    assert_eq!(s.get_as("alpha.test", "/api/user/v1/me", &dora).await.status(), StatusCode::UNAUTHORIZED);
+    let email = s.sql_text("SELECT email FROM users WHERE username = 'dora' AND id > $1", 0).await;
+    assert!(email.starts_with("retired__user_") && email.ends_with("@retired.invalid"), "{email}");
+    let state = s
+        .sql_text(
+            "SELECT st.state_name FROM retirement_status r JOIN retirement_states st ON st.id = r.current_state_id \
+             JOIN users u ON u.id = r.user_id WHERE u.username = 'dora' AND u.id > $1",
+            0,
+        )
+        .await;
+    assert_eq!(state, "PENDING");
+    let original = s.sql_text("SELECT original_email FROM retirement_status WHERE user_id > $1", 0).await;
+    assert_eq!(original, "dora@example.com");
+    assert_eq!(outbox(s, "dora@example.com").await.len(), 1, "a notice goes to the original address");
+    // The retired address is now refused for lookups by staff, with the retirement id.
+    let (status, body) = get(s, &f.staff, &format!("{ACCOUNTS}?email=dora@example.com")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["can_cancel_retirement"], true);
+    assert!(body["retirement_id"].is_i64());
+}
+
+async fn repeated_wrong_passwords_lock_deletion(b: Backend) {
+    let f = fixture(b).await;
+    let s = &f.server;
+    s.create_user("alpha", "eve", &["--password", "Right-Password-1"]).await;
+    let eve = s.token("alpha", "eve").await;
+    let post = |body: &'static str| {
+        s.request(Method::POST, "alpha.test", "/api/user/v1/accounts/deactivate_logout/")
+            .header("authorization", format!("JWT {eve}"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+    };
+    for _ in 0..6 {
+        assert_eq!(post("password=nope").await.unwrap().status(), StatusCode::FORBIDDEN);
+    }
+    let response = post("password=Right-Password-1").await.unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        body_json(response).await,
+        json!("This account has been temporarily locked due to excessive login failures. Try again later.")
+    );
+}
+
+backend_tests!(
+    administrative_deactivation,
+    self_service_deletion_queues_retirement,
+    repeated_wrong_passwords_lock_deletion
 );

@@ -9,22 +9,10 @@ use crate::harness::*;
 
 const ME: &str = "/api/user/v1/me";
 
-async fn me_with(
-    server: &TestServer,
-    host: &str,
-    authorization: &str,
-) -> (StatusCode, Value, Option<String>) {
-    let response = server
-        .request(Method::GET, host, ME)
-        .header("authorization", authorization)
-        .send()
-        .await
-        .unwrap();
+async fn me_with(server: &TestServer, host: &str, authorization: &str) -> (StatusCode, Value, Option<String>) {
+    let response = server.request(Method::GET, host, ME).header("authorization", authorization).send().await.unwrap();
     let status = response.status();
-    let www = response
-        .headers()
-        .get("www-authenticate")
-        .map(|v| v.to_str().unwrap().to_owned());
+    let www = response.headers().get("www-authenticate").map(|v| v.to_str().unwrap().to_owned());
     (status, body_json(response).await, www)
 }
 
@@ -41,17 +29,10 @@ async fn me_answers_the_callers_username(b: Backend) {
 
 async fn no_credentials_is_401_with_www_authenticate(b: Backend) {
     let server = TestServer::start(b).await;
-    let response = server
-        .request(Method::GET, "alpha.test", ME)
-        .send()
-        .await
-        .unwrap();
+    let response = server.request(Method::GET, "alpha.test", ME).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(response.headers()["www-authenticate"], "JWT realm=\"api\"");
-    assert_eq!(
-        body_json(response).await,
-        json!({"detail": "Authentication credentials were not provided."})
-    );
+    assert_eq!(body_json(response).await, json!({"detail": "Authentication credentials were not provided."}));
 }
 
 async fn expired_token_is_401(b: Backend) {
@@ -60,21 +41,13 @@ async fn expired_token_is_401(b: Backend) {
     let mut claims = alpha_claims("alice");
     claims["iat"] = json!(now() - 7200);
     claims["exp"] = json!(now() - 60);
-    let (status, body, www) = me_with(
-        &server,
-        "alpha.test",
-        &format!("JWT {}", mint_hs256(ALPHA_SECRET, &claims)),
-    )
-    .await;
+    let (status, body, www) =
+        me_with(&server, "alpha.test", &format!("JWT {}", mint_hs256(ALPHA_SECRET, &claims))).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(body, json!({"detail": "Token has expired."}));
     assert_eq!(www.as_deref(), Some("JWT realm=\"api\""));
-    let (status, body, _) = me_with(
-        &server,
-        "alpha.test",
-        &format!("Bearer {}", mint_hs256(ALPHA_SECRET, &claims)),
-    )
-    .await;
+    let (status, body, _) =
+        me_with(&server, "alpha.test", &format!("Bearer {}", mint_hs256(ALPHA_SECRET, &claims))).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(body["error_code"], "token_expired");
 }
@@ -97,32 +70,18 @@ async fn wrong_issuer_or_audience_is_401(b: Backend) {
     for (claim, value) in [("iss", "https://evil.test/oauth2"), ("aud", "other-api")] {
         let mut claims = alpha_claims("alice");
         claims[claim] = json!(value);
-        let (status, body, _) = me_with(
-            &server,
-            "alpha.test",
-            &format!("JWT {}", mint_hs256(ALPHA_SECRET, &claims)),
-        )
-        .await;
+        let (status, body, _) =
+            me_with(&server, "alpha.test", &format!("JWT {}", mint_hs256(ALPHA_SECRET, &claims))).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{claim}");
         assert_eq!(body, json!({"detail": "Invalid token."}), "{claim}");
     }
     // A newer major version than we support is refused too; a missing one is fine.
     let mut claims = alpha_claims("alice");
     claims["version"] = json!("2.0.0");
-    let (status, _, _) = me_with(
-        &server,
-        "alpha.test",
-        &format!("JWT {}", mint_hs256(ALPHA_SECRET, &claims)),
-    )
-    .await;
+    let (status, _, _) = me_with(&server, "alpha.test", &format!("JWT {}", mint_hs256(ALPHA_SECRET, &claims))).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     claims.as_object_mut().unwrap().remove("version");
-    let (status, _, _) = me_with(
-        &server,
-        "alpha.test",
-        &format!("JWT {}", mint_hs256(ALPHA_SECRET, &claims)),
-    )
-    .await;
+    let (status, _, _) = me_with(&server, "alpha.test", &format!("JWT {}", mint_hs256(ALPHA_SECRET, &claims))).await;
     assert_eq!(status, StatusCode::OK);
 }
 
@@ -132,11 +91,7 @@ async fn alg_none_is_401(b: Backend) {
     server.create_user("alpha", "alice", &[]).await;
     let enc = |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
     for alg in ["none", "None", "NONE"] {
-        let token = format!(
-            "{}.{}.",
-            enc(&json!({"alg": alg, "typ": "JWT"})),
-            enc(&alpha_claims("alice"))
-        );
+        let token = format!("{}.{}.", enc(&json!({"alg": alg, "typ": "JWT"})), enc(&alpha_claims("alice")));
         let (status, body, _) = me_with(&server, "alpha.test", &format!("JWT {token}")).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{alg}");
         assert_eq!(body, json!({"detail": "Error decoding token."}));
@@ -168,30 +123,16 @@ async fn token_for_unknown_user_is_401(b: Backend) {
     assert_eq!(body, json!({"detail": "Invalid token."}));
     let mut claims = alpha_claims("ghost");
     claims.as_object_mut().unwrap().remove("preferred_username");
-    let (status, body, _) = me_with(
-        &server,
-        "alpha.test",
-        &format!("JWT {}", mint_hs256(ALPHA_SECRET, &claims)),
-    )
-    .await;
+    let (status, body, _) = me_with(&server, "alpha.test", &format!("JWT {}", mint_hs256(ALPHA_SECRET, &claims))).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert_eq!(
-        body,
-        json!({"detail": "JWT must include a preferred_username or username claim!"})
-    );
+    assert_eq!(body, json!({"detail": "JWT must include a preferred_username or username claim!"}));
 }
 
 async fn malformed_authorization_headers_are_401(b: Backend) {
     let server = TestServer::start(b).await;
     let cases = [
-        (
-            "JWT",
-            json!({"detail": "Invalid Authorization header. No credentials provided."}),
-        ),
-        (
-            "JWT a b",
-            json!({"detail": "Invalid Authorization header. Credentials string should not contain spaces."}),
-        ),
+        ("JWT", json!({"detail": "Invalid Authorization header. No credentials provided."})),
+        ("JWT a b", json!({"detail": "Invalid Authorization header. Credentials string should not contain spaces."})),
         (
             "Bearer",
             json!({"error_code": "token_not_provided", "developer_message": "Invalid token header. No credentials provided."}),
@@ -213,23 +154,14 @@ async fn revoked_tokens_stop_working(b: Backend) {
     let server = TestServer::start(b).await;
     let id = server.create_user("alpha", "alice", &[]).await;
     let token = server.token("alpha", "alice").await;
-    assert_eq!(
-        server.get_as("alpha.test", ME, &token).await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(server.get_as("alpha.test", ME, &token).await.status(), StatusCode::OK);
     // Deactivation and retirement revoke every token issued up to now.
     server
-        .sql(
-            "UPDATE users SET tokens_revoked_at = $1 WHERE id = $2",
-            &[SqlValue::Int(now()), SqlValue::Int(id)],
-        )
+        .sql("UPDATE users SET tokens_revoked_at = $1 WHERE id = $2", &[SqlValue::Int(now()), SqlValue::Int(id)])
         .await;
     let response = server.get_as("alpha.test", ME, &token).await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(
-        body_json(response).await,
-        json!({"detail": "Invalid token."})
-    );
+    assert_eq!(body_json(response).await, json!({"detail": "Invalid token."}));
 }
 
 async fn restricted_tokens_are_403(b: Backend) {
@@ -237,17 +169,9 @@ async fn restricted_tokens_are_403(b: Backend) {
     server.create_user("alpha", "alice", &[]).await;
     let mut claims = alpha_claims("alice");
     claims["is_restricted"] = json!(true);
-    let (status, body, _) = me_with(
-        &server,
-        "alpha.test",
-        &format!("JWT {}", mint_hs256(ALPHA_SECRET, &claims)),
-    )
-    .await;
+    let (status, body, _) = me_with(&server, "alpha.test", &format!("JWT {}", mint_hs256(ALPHA_SECRET, &claims))).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    assert_eq!(
-        body,
-        json!({"detail": "You do not have permission to perform this action."})
-    );
+    assert_eq!(body, json!({"detail": "You do not have permission to perform this action."}));
 }
 
 fn jwks_site() -> Value {
@@ -266,36 +190,16 @@ async fn asymmetric_tokens_verify_with_the_sites_jwks(b: Backend) {
     let mut rs256 = Header::new(Algorithm::RS256);
     rs256.kid = Some("test-rsa".into());
     let token = jsonwebtoken::encode(&rs256, &claims, &rsa).unwrap();
-    assert_eq!(
-        me_with(&server, "alpha.test", &format!("JWT {token}"))
-            .await
-            .0,
-        StatusCode::OK
-    );
+    assert_eq!(me_with(&server, "alpha.test", &format!("JWT {token}")).await.0, StatusCode::OK);
     let token = jsonwebtoken::encode(&Header::new(Algorithm::ES256), &claims, &ec).unwrap();
-    assert_eq!(
-        me_with(&server, "alpha.test", &format!("JWT {token}"))
-            .await
-            .0,
-        StatusCode::OK
-    );
+    assert_eq!(me_with(&server, "alpha.test", &format!("JWT {token}")).await.0, StatusCode::OK);
     // The JWK pins RS256: the same key signing RS512 is refused.
     let token = jsonwebtoken::encode(&Header::new(Algorithm::RS512), &claims, &rsa).unwrap();
-    assert_eq!(
-        me_with(&server, "alpha.test", &format!("JWT {token}"))
-            .await
-            .0,
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(me_with(&server, "alpha.test", &format!("JWT {token}")).await.0, StatusCode::UNAUTHORIZED);
     // HS/RS confusion: HS256 keyed with the public key's text is refused.
     let public_pem = include_str!("fixtures/rsa_public.pem");
     let token = mint_hs256(public_pem, &claims);
-    assert_eq!(
-        me_with(&server, "alpha.test", &format!("JWT {token}"))
-            .await
-            .0,
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(me_with(&server, "alpha.test", &format!("JWT {token}")).await.0, StatusCode::UNAUTHORIZED);
 }
 
 /// The JWT cookie pair of the micro-frontends.
@@ -309,12 +213,7 @@ async fn cookies_authenticate_and_unsafe_methods_need_csrf(b: Backend) {
     server.create_user("alpha", "staff", &["--staff"]).await;
     let token = server.token("alpha", "staff").await;
     let cookies = cookie_header(&token);
-    let response = server
-        .request(Method::GET, "alpha.test", ME)
-        .header("cookie", &cookies)
-        .send()
-        .await
-        .unwrap();
+    let response = server.request(Method::GET, "alpha.test", ME).header("cookie", &cookies).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(body_json(response).await, json!({"username": "staff"}));
 
@@ -333,43 +232,21 @@ async fn cookies_authenticate_and_unsafe_methods_need_csrf(b: Backend) {
     };
     let response = post(cookies.clone(), None).await.unwrap();
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
-    assert_eq!(
-        body_json(response).await,
-        json!({"detail": "CSRF Failed: CSRF cookie not set."})
-    );
+    assert_eq!(body_json(response).await, json!({"detail": "CSRF Failed: CSRF cookie not set."}));
 
-    let response = server
-        .request(Method::GET, "alpha.test", "/csrf/api/v1/token")
-        .send()
-        .await
-        .unwrap();
+    let response = server.request(Method::GET, "alpha.test", "/csrf/api/v1/token").send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    let set_cookie = response.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let set_cookie = response.headers()["set-cookie"].to_str().unwrap().to_owned();
     let csrf_cookie = set_cookie.split(';').next().unwrap().to_owned();
-    let csrf_token = body_json(response).await["csrfToken"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let csrf_token = body_json(response).await["csrfToken"].as_str().unwrap().to_owned();
     assert_eq!(csrf_token.len(), 64);
 
-    let response = post(format!("{cookies}; {csrf_cookie}"), None)
-        .await
-        .unwrap();
-    assert_eq!(
-        body_json(response).await,
-        json!({"detail": "CSRF Failed: CSRF token missing."})
-    );
+    let response = post(format!("{cookies}; {csrf_cookie}"), None).await.unwrap();
+    assert_eq!(body_json(response).await, json!({"detail": "CSRF Failed: CSRF token missing."}));
     let wrong = "a".repeat(64);
-    let response = post(format!("{cookies}; {csrf_cookie}"), Some(wrong))
-        .await
-        .unwrap();
+    let response = post(format!("{cookies}; {csrf_cookie}"), Some(wrong)).await.unwrap();
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
-    let response = post(format!("{cookies}; {csrf_cookie}"), Some(csrf_token))
-        .await
-        .unwrap();
+    let response = post(format!("{cookies}; {csrf_cookie}"), Some(csrf_token)).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(body_json(response).await[0]["username"], "staff");
 
@@ -389,33 +266,22 @@ async fn invalid_cookie_tokens_count_as_no_credentials(b: Backend) {
     let server = TestServer::start(b).await;
     server.create_user("alpha", "alice", &[]).await;
     let token = mint_hs256("not-the-alpha-secret-at-all-000", &alpha_claims("alice"));
-    let response = server
-        .request(Method::GET, "alpha.test", ME)
-        .header("cookie", cookie_header(&token))
-        .send()
-        .await
-        .unwrap();
+    let response =
+        server.request(Method::GET, "alpha.test", ME).header("cookie", cookie_header(&token)).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(
-        body_json(response).await,
-        json!({"detail": "Authentication credentials were not provided."})
-    );
+    assert_eq!(body_json(response).await, json!({"detail": "Authentication credentials were not provided."}));
 }
 
 async fn cors_echoes_only_listed_origins(b: Backend) {
     let mut config = site("alpha", "alpha", ALPHA_SECRET);
-    config["cors"] =
-        json!({"allowed_origins": ["https://apps.alpha.test"], "allow_credentials": true});
+    config["cors"] = json!({"allowed_origins": ["https://apps.alpha.test"], "allow_credentials": true});
     let server = TestServer::start_with(b, vec![("alpha.json".into(), config)], &[]).await;
     let preflight = |origin: &'static str| {
         server
             .request(Method::OPTIONS, "alpha.test", ME)
             .header("origin", origin)
             .header("access-control-request-method", "PATCH")
-            .header(
-                "access-control-request-headers",
-                "content-type, x-csrftoken",
-            )
+            .header("access-control-request-headers", "content-type, x-csrftoken")
             .send()
     };
     let response = preflight("https://apps.alpha.test").await.unwrap();
@@ -423,30 +289,14 @@ async fn cors_echoes_only_listed_origins(b: Backend) {
     let h = response.headers();
     assert_eq!(h["access-control-allow-origin"], "https://apps.alpha.test");
     assert_eq!(h["access-control-allow-credentials"], "true");
-    assert!(h["access-control-allow-methods"]
-        .to_str()
-        .unwrap()
-        .contains("PATCH"));
-    assert!(h["access-control-allow-headers"]
-        .to_str()
-        .unwrap()
-        .contains("x-csrftoken"));
+    assert!(h["access-control-allow-methods"].to_str().unwrap().contains("PATCH"));
+    assert!(h["access-control-allow-headers"].to_str().unwrap().contains("x-csrftoken"));
     let response = preflight("https://evil.test").await.unwrap();
-    assert!(response
-        .headers()
-        .get("access-control-allow-origin")
-        .is_none());
-    let response = server
-        .request(Method::GET, "alpha.test", ME)
-        .header("origin", "https://apps.alpha.test")
-        .send()
-        .await
-        .unwrap();
+    assert!(response.headers().get("access-control-allow-origin").is_none());
+    let response =
+        server.request(Method::GET, "alpha.test", ME).header("origin", "https://apps.alpha.test").send().await.unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(
-        response.headers()["access-control-allow-origin"],
-        "https://apps.alpha.test"
-    );
+    assert_eq!(response.headers()["access-control-allow-origin"], "https://apps.alpha.test");
 }
 
 backend_tests!(

@@ -44,16 +44,8 @@ pub const ALPHA_AUDIENCE: &str = "alpha-api";
 
 /// A site config for tests: `id` served at `<id>.test`.
 pub fn site(id: &str, tenant: &str, secret: &str) -> Value {
-    let issuer = if tenant == "alpha" {
-        ALPHA_ISSUER.to_owned()
-    } else {
-        format!("https://{tenant}.test/oauth2")
-    };
-    let audience = if tenant == "alpha" {
-        ALPHA_AUDIENCE.to_owned()
-    } else {
-        format!("{tenant}-api")
-    };
+    let issuer = if tenant == "alpha" { ALPHA_ISSUER.to_owned() } else { format!("https://{tenant}.test/oauth2") };
+    let audience = if tenant == "alpha" { ALPHA_AUDIENCE.to_owned() } else { format!("{tenant}-api") };
     json!({
         "site": id,
         "domains": [format!("{id}.test")],
@@ -86,8 +78,7 @@ pub struct TestServer {
 }
 
 fn postgres_admin_url() -> String {
-    std::env::var("USERAPI_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+    std::env::var("USERAPI_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
 }
 
 /// Prefix of every database the tests create; the test script drops stale ones.
@@ -102,10 +93,7 @@ async fn fresh_database(backend: Backend, dir: &Path) -> String {
             let mut conn = sqlx::PgConnection::connect(&format!("{admin}/postgres"))
                 .await
                 .expect("PostgreSQL must run on 127.0.0.1:5432 (see README)");
-            sqlx::query(&format!("CREATE DATABASE {name}"))
-                .execute(&mut conn)
-                .await
-                .expect("create database");
+            sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create database");
             let _ = conn.close().await;
             format!("{admin}/{name}")
         }
@@ -119,11 +107,7 @@ impl TestServer {
     }
 
     /// A server with the given site files and extra environment.
-    pub async fn start_with(
-        backend: Backend,
-        sites: Vec<(String, Value)>,
-        env: &[(&str, &str)],
-    ) -> TestServer {
+    pub async fn start_with(backend: Backend, sites: Vec<(String, Value)>, env: &[(&str, &str)]) -> TestServer {
         let dir = tempfile::tempdir().expect("temp dir");
         let sites_dir = dir.path().join("sites");
         std::fs::create_dir_all(&sites_dir).expect("sites dir");
@@ -131,10 +115,7 @@ impl TestServer {
             write_json(&sites_dir.join(name), config);
         }
         let database_url = fresh_database(backend, dir.path()).await;
-        let extra_env: Vec<(String, String)> = env
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
+        let extra_env: Vec<(String, String)> = env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
         let log = std::fs::File::create(dir.path().join("server.log")).expect("log file");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_userapi"));
         cmd.arg("serve")
@@ -154,10 +135,7 @@ impl TestServer {
             .expect("server did not start within 30 s")
             .expect("read stdout")
             .unwrap_or_else(|| panic!("server exited: {}", server_log(dir.path())));
-        let base = line
-            .strip_prefix("listening on ")
-            .expect("listening line")
-            .to_owned();
+        let base = line.strip_prefix("listening on ").expect("listening line").to_owned();
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         TestServer {
             child,
@@ -166,10 +144,7 @@ impl TestServer {
             sites_dir,
             backend,
             extra_env,
-            client: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .expect("client"),
+            client: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client"),
             _dir: dir,
         }
     }
@@ -181,11 +156,7 @@ impl TestServer {
 
     /// Waits for the server to exit and returns its exit code.
     pub async fn wait(&mut self) -> Option<i32> {
-        tokio::time::timeout(Duration::from_secs(20), self.child.wait())
-            .await
-            .ok()?
-            .ok()?
-            .code()
+        tokio::time::timeout(Duration::from_secs(20), self.child.wait()).await.ok()?.ok()?.code()
     }
 
     /// Everything the server logged so far.
@@ -195,9 +166,7 @@ impl TestServer {
 
     /// A request to `path` on the site served at `host`.
     pub fn request(&self, method: Method, host: &str, path: &str) -> RequestBuilder {
-        self.client
-            .request(method, format!("{}{}", self.base, path))
-            .header("host", host)
+        self.client.request(method, format!("{}{}", self.base, path)).header("host", host)
     }
 
     /// GET `path` on `host` with `Authorization: JWT <token>`.
@@ -226,48 +195,24 @@ impl TestServer {
     /// Creates an account with `userapi users create`; returns its id.
     pub async fn create_user(&self, site: &str, username: &str, extra: &[&str]) -> i64 {
         let email = format!("{}@example.com", username.to_lowercase());
-        let mut args = vec![
-            "users",
-            "create",
-            "--site",
-            site,
-            "--username",
-            username,
-            "--email",
-            &email,
-        ];
+        let mut args = vec!["users", "create", "--site", site, "--username", username, "--email", &email];
         args.extend_from_slice(extra);
         let out = self.cli(&args).await;
-        assert!(
-            out.status.success(),
-            "users create failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout)
-            .trim()
-            .parse()
-            .expect("numeric id")
+        assert!(out.status.success(), "users create failed: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().parse().expect("numeric id")
     }
 
     /// A token for `username` from `userapi tokens issue`.
     pub async fn token(&self, site: &str, username: &str) -> String {
-        let out = self
-            .cli(&["tokens", "issue", "--site", site, "--username", username])
-            .await;
-        assert!(
-            out.status.success(),
-            "tokens issue failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out = self.cli(&["tokens", "issue", "--site", site, "--username", username]).await;
+        assert!(out.status.success(), "tokens issue failed: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
     }
 
     /// Runs one SQL statement against the server's database (test set-up only).
     pub async fn sql(&self, statement: &str, binds: &[SqlValue]) {
         sqlx::any::install_default_drivers();
-        let mut conn = sqlx::AnyConnection::connect(&self.database_url)
-            .await
-            .expect("connect");
+        let mut conn = sqlx::AnyConnection::connect(&self.database_url).await.expect("connect");
         let mut q = sqlx::query(statement);
         for b in binds {
             q = match b {
@@ -282,14 +227,8 @@ impl TestServer {
     /// Reads one text column of one row.
     pub async fn sql_text(&self, statement: &str, bind: i64) -> String {
         sqlx::any::install_default_drivers();
-        let mut conn = sqlx::AnyConnection::connect(&self.database_url)
-            .await
-            .expect("connect");
-        let (v,): (String,) = sqlx::query_as(statement)
-            .bind(bind)
-            .fetch_one(&mut conn)
-            .await
-            .expect("sql");
+        let mut conn = sqlx::AnyConnection::connect(&self.database_url).await.expect("connect");
+        let (v,): (String,) = sqlx::query_as(statement).bind(bind).fetch_one(&mut conn).await.expect("sql");
         let _ = conn.close().await;
         v
     }
@@ -322,20 +261,13 @@ pub async fn body_json(response: Response) -> Value {
 
 /// Signs arbitrary claims with an HMAC secret.
 pub fn mint_hs256(secret: &str, claims: &Value) -> String {
-    jsonwebtoken::encode(
-        &Header::new(Algorithm::HS256),
-        claims,
-        &EncodingKey::from_secret(secret.as_bytes()),
-    )
-    .expect("sign")
+    jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &EncodingKey::from_secret(secret.as_bytes()))
+        .expect("sign")
 }
 
 /// Seconds since the epoch.
 pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_secs() as i64
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs() as i64
 }
 
 /// Claims like the ones Open edX puts in an access token, for `username` on tenant alpha.

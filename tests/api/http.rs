@@ -14,8 +14,7 @@ async fn staff(server: &TestServer) -> String {
 }
 
 async fn over_size_body_is_413(b: Backend) {
-    let server =
-        TestServer::start_with(b, standard_sites(), &[("USERAPI_MAX_BODY_BYTES", "1000")]).await;
+    let server = TestServer::start_with(b, standard_sites(), &[("USERAPI_MAX_BODY_BYTES", "1000")]).await;
     let token = staff(&server).await;
     let big = json!({"emails": ["x".repeat(2000)]}).to_string();
     let response = server
@@ -31,8 +30,7 @@ async fn over_size_body_is_413(b: Backend) {
     let body = body_json(response).await;
     assert_eq!(body["user_message"], "The request is too large.");
     // A streamed body without Content-Length is cut at the same limit.
-    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
-        (0..20).map(|_| Ok(vec![b' '; 100])).collect();
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = (0..20).map(|_| Ok(vec![b' '; 100])).collect();
     let response = server
         .request(Method::POST, "alpha.test", SEARCH)
         .header("authorization", format!("JWT {token}"))
@@ -63,10 +61,7 @@ async fn invalid_json_is_400_with_a_json_body(b: Backend) {
             .await
             .unwrap();
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{body}");
-        let detail = body_json(response).await["detail"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let detail = body_json(response).await["detail"].as_str().unwrap().to_owned();
         assert!(detail.starts_with("JSON parse error - "), "{detail}");
     }
     let response = server
@@ -78,10 +73,7 @@ async fn invalid_json_is_400_with_a_json_body(b: Backend) {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    assert_eq!(
-        body_json(response).await,
-        json!({"detail": "Unsupported media type \"text/plain\" in request."})
-    );
+    assert_eq!(body_json(response).await, json!({"detail": "Unsupported media type \"text/plain\" in request."}));
 }
 
 async fn search_emails_is_for_staff_and_scoped_to_the_tenant(b: Backend) {
@@ -97,19 +89,13 @@ async fn search_emails_is_for_staff_and_scoped_to_the_tenant(b: Backend) {
             .body(body.to_string())
             .send()
     };
-    let response = search(
-        token.clone(),
-        json!({"emails": ["alice@example.com", "bob@example.com", "nobody@example.com"]}),
-    )
-    .await
-    .unwrap();
+    let response =
+        search(token.clone(), json!({"emails": ["alice@example.com", "bob@example.com", "nobody@example.com"]}))
+            .await
+            .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let body = body_json(response).await;
-    assert_eq!(
-        body.as_array().unwrap().len(),
-        1,
-        "bob is in another tenant: {body}"
-    );
+    assert_eq!(body.as_array().unwrap().len(), 1, "bob is in another tenant: {body}");
     assert_eq!(body[0]["username"], "alice");
     assert_eq!(body[0]["email"], "alice@example.com");
     assert!(body[0]["id"].is_i64());
@@ -120,72 +106,34 @@ async fn search_emails_is_for_staff_and_scoped_to_the_tenant(b: Backend) {
         json!({"developer_message": "'emails' field is required", "user_message": "'emails' field is required"})
     );
     let alice = server.token("alpha", "alice").await;
-    let response = search(alice, json!({"emails": ["alice@example.com"]}))
-        .await
-        .unwrap();
+    let response = search(alice, json!({"emails": ["alice@example.com"]})).await.unwrap();
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
-    assert_eq!(
-        body_json(response).await,
-        json!({"developer_message": "not_found", "user_message": "Not Found"})
-    );
+    assert_eq!(body_json(response).await, json!({"developer_message": "not_found", "user_message": "Not Found"}));
 }
 
 async fn unknown_paths_and_methods_answer_json(b: Backend) {
     let server = TestServer::start(b).await;
-    let response = server
-        .request(Method::GET, "alpha.test", "/api/user/v1/nope")
-        .send()
-        .await
-        .unwrap();
+    let response = server.request(Method::GET, "alpha.test", "/api/user/v1/nope").send().await.unwrap();
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     assert_eq!(body_json(response).await, json!({"detail": "Not found."}));
     // A static segment wins over a username: GET search_emails is 405, not an account.
-    let response = server
-        .request(Method::GET, "alpha.test", SEARCH)
-        .send()
-        .await
-        .unwrap();
+    let response = server.request(Method::GET, "alpha.test", SEARCH).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
-    assert_eq!(
-        body_json(response).await,
-        json!({"detail": "Method \"GET\" not allowed."})
-    );
-    let response = server
-        .request(Method::PUT, "alpha.test", "/api/user/v1/me")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        body_json(response).await,
-        json!({"detail": "Method \"PUT\" not allowed."})
-    );
+    assert_eq!(body_json(response).await, json!({"detail": "Method \"GET\" not allowed."}));
+    let response = server.request(Method::PUT, "alpha.test", "/api/user/v1/me").send().await.unwrap();
+    assert_eq!(body_json(response).await, json!({"detail": "Method \"PUT\" not allowed."}));
     // The trailing slash matters (accounts.md §1).
-    let response = server
-        .request(Method::GET, "alpha.test", "/api/user/v1/me/")
-        .send()
-        .await
-        .unwrap();
+    let response = server.request(Method::GET, "alpha.test", "/api/user/v1/me/").send().await.unwrap();
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
 }
 
 async fn operations_endpoints(b: Backend) {
     let server = TestServer::start(b).await;
-    let health = server
-        .request(Method::GET, "anything", "/health")
-        .send()
-        .await
-        .unwrap();
+    let health = server.request(Method::GET, "anything", "/health").send().await.unwrap();
     assert_eq!(health.status(), StatusCode::OK);
-    let ready = server
-        .request(Method::GET, "anything", "/ready")
-        .send()
-        .await
-        .unwrap();
+    let ready = server.request(Method::GET, "anything", "/ready").send().await.unwrap();
     assert_eq!(ready.status(), StatusCode::OK);
-    assert_eq!(
-        body_json(ready).await,
-        json!({"database": true, "sites": true})
-    );
+    assert_eq!(body_json(ready).await, json!({"database": true, "sites": true}));
     let response = server
         .request(Method::GET, "alpha.test", "/api/user/v1/me")
         .header("x-request-id", "req-123")
@@ -193,34 +141,12 @@ async fn operations_endpoints(b: Backend) {
         .await
         .unwrap();
     assert_eq!(response.headers()["x-request-id"], "req-123");
-    let response = server
-        .request(Method::GET, "alpha.test", "/api/user/v1/me")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        response.headers()["x-request-id"].len(),
-        36,
-        "a uuid is made when none is sent"
-    );
-    let metrics = server
-        .request(Method::GET, "anything", "/metrics")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(
-        metrics.contains("userapi_http_requests_total{method=\"GET\",status=\"401\"}"),
-        "{metrics}"
-    );
+    let response = server.request(Method::GET, "alpha.test", "/api/user/v1/me").send().await.unwrap();
+    assert_eq!(response.headers()["x-request-id"].len(), 36, "a uuid is made when none is sent");
+    let metrics = server.request(Method::GET, "anything", "/metrics").send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("userapi_http_requests_total{method=\"GET\",status=\"401\"}"), "{metrics}");
     assert!(metrics.contains("userapi_sites_loaded 3"), "{metrics}");
-    let openapi = server
-        .request(Method::GET, "anything", "/api/user/v1/openapi.json")
-        .send()
-        .await
-        .unwrap();
+    let openapi = server.request(Method::GET, "anything", "/api/user/v1/openapi.json").send().await.unwrap();
     let doc = body_json(openapi).await;
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     assert!(doc["paths"]["/api/user/v1/me"].is_object());
@@ -228,9 +154,7 @@ async fn operations_endpoints(b: Backend) {
 
 async fn logs_never_contain_secrets(b: Backend) {
     let server = TestServer::start(b).await;
-    server
-        .create_user("alpha", "alice", &["--password", "Hunter2-Secret"])
-        .await;
+    server.create_user("alpha", "alice", &["--password", "Hunter2-Secret"]).await;
     let out = server
         .cli(&[
             "clients",
@@ -247,13 +171,7 @@ async fn logs_never_contain_secrets(b: Backend) {
         .await;
     assert!(out.status.success());
     let token = server.token("alpha", "alice").await;
-    server
-        .get_as(
-            "alpha.test",
-            "/api/user/v1/me?email=alice@example.com",
-            &token,
-        )
-        .await;
+    server.get_as("alpha.test", "/api/user/v1/me?email=alice@example.com", &token).await;
     server
         .request(Method::POST, "alpha.test", "/oauth2/access_token")
         .header("content-type", "application/x-www-form-urlencoded")
@@ -262,27 +180,15 @@ async fn logs_never_contain_secrets(b: Backend) {
         .await
         .unwrap();
     let log = server.log();
-    assert!(
-        log.contains("\"path\":\"/api/user/v1/me\""),
-        "requests are logged: {log}"
-    );
-    for secret in [
-        "Hunter2-Secret",
-        "Client-Secret-42",
-        &token,
-        ALPHA_SECRET,
-        "alice@example.com",
-    ] {
+    assert!(log.contains("\"path\":\"/api/user/v1/me\""), "requests are logged: {log}");
+    for secret in ["Hunter2-Secret", "Client-Secret-42", &token, ALPHA_SECRET, "alice@example.com"] {
         assert!(!log.contains(secret), "log leaks {secret}");
     }
 }
 
 async fn sigterm_drains_and_exits_zero(b: Backend) {
     let mut server = TestServer::start(b).await;
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &server.pid().to_string()])
-        .status()
-        .unwrap();
+    let status = std::process::Command::new("kill").args(["-TERM", &server.pid().to_string()]).status().unwrap();
     assert!(status.success());
     assert_eq!(server.wait().await, Some(0));
 }

@@ -8,16 +8,9 @@ use crate::harness::*;
 
 async fn unknown_host_without_default_site_is_404(b: Backend) {
     let server = TestServer::start(b).await;
-    let response = server
-        .request(Method::GET, "nowhere.test", "/api/user/v1/me")
-        .send()
-        .await
-        .unwrap();
+    let response = server.request(Method::GET, "nowhere.test", "/api/user/v1/me").send().await.unwrap();
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
-    assert_eq!(
-        body_json(response).await,
-        json!({"developer_message": "unknown site"})
-    );
+    assert_eq!(body_json(response).await, json!({"developer_message": "unknown site"}));
 }
 
 async fn unknown_host_falls_back_to_the_default_site(b: Backend) {
@@ -32,13 +25,7 @@ async fn unknown_host_falls_back_to_the_default_site(b: Backend) {
         assert_eq!(body_json(response).await, json!({"username": "bob"}));
     }
     // A known host of another tenant is not the default site.
-    assert_eq!(
-        server
-            .get_as("alpha.test", "/api/user/v1/me", &token)
-            .await
-            .status(),
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(server.get_as("alpha.test", "/api/user/v1/me", &token).await.status(), StatusCode::UNAUTHORIZED);
 }
 
 async fn reload(server: &TestServer, token: &str) -> (StatusCode, serde_json::Value) {
@@ -67,13 +54,7 @@ async fn reload_swaps_valid_sites_and_keeps_old_ones_on_error(b: Backend) {
     let (status, body) = reload(&server, &root).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["sites"], json!(["alpha", "alpha2", "beta", "gamma"]));
-    assert_eq!(
-        server
-            .get_as("gamma.test", "/api/user/v1/me", &alice)
-            .await
-            .status(),
-        StatusCode::OK
-    );
+    assert_eq!(server.get_as("gamma.test", "/api/user/v1/me", &alice).await.status(), StatusCode::OK);
 
     // A broken file: refused whole, old set keeps serving (gamma included).
     let mut broken = site("delta", "alpha", ALPHA_SECRET);
@@ -83,33 +64,12 @@ async fn reload_swaps_valid_sites_and_keeps_old_ones_on_error(b: Backend) {
     let (status, body) = reload(&server, &root).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let errors = body["errors"].to_string();
-    assert!(
-        errors.contains("delta.json") && errors.contains("/jwt/expires_in"),
-        "{errors}"
-    );
-    assert!(
-        errors.contains("alpha2.json") && errors.contains("required"),
-        "{errors}"
-    );
-    assert_eq!(
-        server
-            .get_as("gamma.test", "/api/user/v1/me", &alice)
-            .await
-            .status(),
-        StatusCode::OK
-    );
-    assert_eq!(
-        server
-            .get_as("alpha2.test", "/api/user/v1/me", &alice)
-            .await
-            .status(),
-        StatusCode::OK
-    );
+    assert!(errors.contains("delta.json") && errors.contains("/jwt/expires_in"), "{errors}");
+    assert!(errors.contains("alpha2.json") && errors.contains("required"), "{errors}");
+    assert_eq!(server.get_as("gamma.test", "/api/user/v1/me", &alice).await.status(), StatusCode::OK);
+    assert_eq!(server.get_as("alpha2.test", "/api/user/v1/me", &alice).await.status(), StatusCode::OK);
     let response = server.get_as("delta.test", "/api/user/v1/me", &alice).await;
-    assert_eq!(
-        body_json(response).await,
-        json!({"developer_message": "unknown site"})
-    );
+    assert_eq!(body_json(response).await, json!({"developer_message": "unknown site"}));
 }
 
 async fn sighup_reloads_the_sites(b: Backend) {
@@ -117,29 +77,17 @@ async fn sighup_reloads_the_sites(b: Backend) {
     server.create_user("alpha", "alice", &[]).await;
     let alice = server.token("alpha", "alice").await;
     server.write_site("gamma.json", &site("gamma", "alpha", ALPHA_SECRET));
-    let status = std::process::Command::new("kill")
-        .args(["-HUP", &server.pid().to_string()])
-        .status()
-        .unwrap();
+    let status = std::process::Command::new("kill").args(["-HUP", &server.pid().to_string()]).status().unwrap();
     assert!(status.success());
     let mut served = false;
     for _ in 0..50 {
-        if server
-            .get_as("gamma.test", "/api/user/v1/me", &alice)
-            .await
-            .status()
-            == StatusCode::OK
-        {
+        if server.get_as("gamma.test", "/api/user/v1/me", &alice).await.status() == StatusCode::OK {
             served = true;
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    assert!(
-        served,
-        "gamma was not served after SIGHUP; log:\n{}",
-        server.log()
-    );
+    assert!(served, "gamma was not served after SIGHUP; log:\n{}", server.log());
 }
 
 backend_tests!(

@@ -23,9 +23,7 @@ async fn post_form(server: &TestServer, host: &str, form: &str) -> (StatusCode, 
 async fn setup(b: Backend) -> TestServer {
     let server = TestServer::start(b).await;
     server.create_user("alpha", "retirement_worker", &[]).await;
-    server
-        .create_user("alpha", "alice", &["--password", "Correct-Horse-9"])
-        .await;
+    server.create_user("alpha", "alice", &["--password", "Correct-Horse-9"]).await;
     let out = server
         .cli(&[
             "clients",
@@ -40,11 +38,7 @@ async fn setup(b: Backend) -> TestServer {
             "retirement_worker",
         ])
         .await;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     server
 }
 
@@ -62,10 +56,7 @@ async fn client_credentials_grant(b: Backend) {
     assert_eq!(body["scope"], "read write email profile");
     let token = body["access_token"].as_str().unwrap();
     let me = server.get_as("alpha.test", "/api/user/v1/me", token).await;
-    assert_eq!(
-        body_json(me).await,
-        json!({"username": "retirement_worker"})
-    );
+    assert_eq!(body_json(me).await, json!({"username": "retirement_worker"}));
 
     // The same credentials as HTTP Basic.
     let basic = base64::engine::general_purpose::STANDARD.encode("retirement:s3cret");
@@ -89,12 +80,9 @@ async fn client_credentials_grant(b: Backend) {
         assert_eq!(body, json!({"error": "invalid_client"}), "{form}");
     }
     // Clients belong to a tenant.
-    let (status, _) = post_form(
-        &server,
-        "beta.test",
-        "grant_type=client_credentials&client_id=retirement&client_secret=s3cret",
-    )
-    .await;
+    let (status, _) =
+        post_form(&server, "beta.test", "grant_type=client_credentials&client_id=retirement&client_secret=s3cret")
+            .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
 
@@ -108,13 +96,7 @@ async fn password_grant(b: Backend) {
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["scope"], "read write email profile user_id");
-    let me = server
-        .get_as(
-            "alpha.test",
-            "/api/user/v1/me",
-            body["access_token"].as_str().unwrap(),
-        )
-        .await;
+    let me = server.get_as("alpha.test", "/api/user/v1/me", body["access_token"].as_str().unwrap()).await;
     assert_eq!(body_json(me).await, json!({"username": "alice"}));
 
     for form in [
@@ -136,29 +118,16 @@ async fn password_grant(b: Backend) {
         "grant_type=password&client_id=nobody&username=alice&password=Correct-Horse-9",
     )
     .await;
-    assert_eq!(
-        (status, body),
-        (StatusCode::UNAUTHORIZED, json!({"error": "invalid_client"}))
-    );
-    let (status, body) =
-        post_form(&server, "alpha.test", "grant_type=password&client_id=retirement&client_secret=wrong&username=alice&password=Correct-Horse-9").await;
-    assert_eq!(
-        (status, body),
-        (StatusCode::UNAUTHORIZED, json!({"error": "invalid_client"}))
-    );
+    assert_eq!((status, body), (StatusCode::UNAUTHORIZED, json!({"error": "invalid_client"})));
     let (status, body) = post_form(
         &server,
         "alpha.test",
-        "grant_type=authorization_code&client_id=retirement",
+        "grant_type=password&client_id=retirement&client_secret=wrong&username=alice&password=Correct-Horse-9",
     )
     .await;
-    assert_eq!(
-        (status, body),
-        (
-            StatusCode::BAD_REQUEST,
-            json!({"error": "unsupported_grant_type"})
-        )
-    );
+    assert_eq!((status, body), (StatusCode::UNAUTHORIZED, json!({"error": "invalid_client"})));
+    let (status, body) = post_form(&server, "alpha.test", "grant_type=authorization_code&client_id=retirement").await;
+    assert_eq!((status, body), (StatusCode::BAD_REQUEST, json!({"error": "unsupported_grant_type"})));
     let (status, body) = post_form(&server, "alpha.test", "client_id=retirement").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["error"], "invalid_request");
@@ -170,15 +139,10 @@ async fn imported_pbkdf2_hash_is_accepted_and_rehashed(b: Backend) {
     // Django 4.2: make_password("edx-Pass-1", salt="Qm9vdGNhbXBTYWx0", hasher=PBKDF2PasswordHasher(iterations=1000)).
     let mut out = [0u8; 32];
     pbkdf2::pbkdf2_hmac::<sha2::Sha256>(b"edx-Pass-1", b"Qm9vdGNhbXBTYWx0", 1000, &mut out);
-    let django = format!(
-        "pbkdf2_sha256$1000$Qm9vdGNhbXBTYWx0${}",
-        base64::engine::general_purpose::STANDARD.encode(out)
-    );
+    let django =
+        format!("pbkdf2_sha256$1000$Qm9vdGNhbXBTYWx0${}", base64::engine::general_purpose::STANDARD.encode(out));
     server
-        .sql(
-            "UPDATE users SET password_hash = $1 WHERE id = $2",
-            &[SqlValue::Text(django.clone()), SqlValue::Int(id)],
-        )
+        .sql("UPDATE users SET password_hash = $1 WHERE id = $2", &[SqlValue::Text(django.clone()), SqlValue::Int(id)])
         .await;
     let form = "grant_type=password&client_id=retirement&username=imported&password=edx-Pass-1";
     let (status, _) = post_form(
@@ -188,24 +152,13 @@ async fn imported_pbkdf2_hash_is_accepted_and_rehashed(b: Backend) {
     )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(
-        server
-            .sql_text("SELECT password_hash FROM users WHERE id = $1", id)
-            .await,
-        django
-    );
+    assert_eq!(server.sql_text("SELECT password_hash FROM users WHERE id = $1", id).await, django);
     let (status, body) = post_form(&server, "alpha.test", form).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let stored = server
-        .sql_text("SELECT password_hash FROM users WHERE id = $1", id)
-        .await;
+    let stored = server.sql_text("SELECT password_hash FROM users WHERE id = $1", id).await;
     assert!(stored.starts_with("$argon2id$"), "not rehashed: {stored}");
     let (status, _) = post_form(&server, "alpha.test", form).await;
     assert_eq!(status, StatusCode::OK, "the rehashed password still works");
 }
 
-backend_tests!(
-    client_credentials_grant,
-    password_grant,
-    imported_pbkdf2_hash_is_accepted_and_rehashed
-);
+backend_tests!(client_credentials_grant, password_grant, imported_pbkdf2_hash_is_accepted_and_rehashed);

@@ -19,20 +19,11 @@ use crate::store::{Db, StoreError, StoreResult};
 
 fn save_error(reason: impl std::fmt::Display) -> ApiError {
     tracing::error!(error = %reason, "saving account updates failed");
-    ApiError::messages(
-        StatusCode::BAD_REQUEST,
-        format!("Error thrown when saving account updates: '{reason}'"),
-        None,
-    )
+    ApiError::messages(StatusCode::BAD_REQUEST, format!("Error thrown when saving account updates: '{reason}'"), None)
 }
 
 /// Resolves the uniqueness facts of the addresses a PATCH body asks for.
-pub async fn lookups(
-    db: &Db,
-    site: &Site,
-    user: &User,
-    body: &Map<String, Value>,
-) -> StoreResult<Lookups> {
+pub async fn lookups(db: &Db, site: &Site, user: &User, body: &Map<String, Value>) -> StoreResult<Lookups> {
     let mut out = Lookups::default();
     if let Some(email) = body.get("email").and_then(Value::as_str) {
         out.email = address_facts(db, site, user, email).await?;
@@ -43,18 +34,12 @@ pub async fn lookups(
     Ok(out)
 }
 
-async fn address_facts(
-    db: &Db,
-    site: &Site,
-    user: &User,
-    address: &str,
-) -> StoreResult<AddressFacts> {
-    let primary: Option<(i64,)> =
-        sqlx::query_as("SELECT id FROM users WHERE tenant = $1 AND email_key = $2")
-            .bind(&site.tenant)
-            .bind(email_key(address))
-            .fetch_optional(db.pool())
-            .await?;
+async fn address_facts(db: &Db, site: &Site, user: &User, address: &str) -> StoreResult<AddressFacts> {
+    let primary: Option<(i64,)> = sqlx::query_as("SELECT id FROM users WHERE tenant = $1 AND email_key = $2")
+        .bind(&site.tenant)
+        .bind(email_key(address))
+        .fetch_optional(db.pool())
+        .await?;
     let secondary: Option<(i64,)> = sqlx::query_as(
         "SELECT r.user_id FROM account_recovery r JOIN users u ON u.id = r.user_id \
          WHERE u.tenant = $1 AND lower(r.secondary_email) = $2 AND r.user_id <> $3",
@@ -65,10 +50,7 @@ async fn address_facts(
     .fetch_optional(db.pool())
     .await?;
     let retired = is_email_retired(db, &site.tenant, &site.config.retirement, address).await?;
-    Ok(AddressFacts {
-        taken_as_primary: primary.is_some() || retired,
-        taken_as_secondary: secondary.is_some(),
-    })
+    Ok(AddressFacts { taken_as_primary: primary.is_some() || retired, taken_as_secondary: secondary.is_some() })
 }
 
 /// Reads, changes and writes back the profile's `meta` object.
@@ -77,10 +59,8 @@ async fn update_meta(
     user_id: i64,
     change: impl FnOnce(&mut Map<String, Value>),
 ) -> StoreResult<()> {
-    let (meta,): (String,) = sqlx::query_as("SELECT meta FROM profiles WHERE user_id = $1")
-        .bind(user_id)
-        .fetch_one(&mut *conn)
-        .await?;
+    let (meta,): (String,) =
+        sqlx::query_as("SELECT meta FROM profiles WHERE user_id = $1").bind(user_id).fetch_one(&mut *conn).await?;
     let mut meta: Map<String, Value> = serde_json::from_str(&meta).unwrap_or_default();
     change(&mut meta);
     sqlx::query("UPDATE profiles SET meta = $1 WHERE user_id = $2")
@@ -101,16 +81,8 @@ fn push_history(meta: &mut Map<String, Value>, key: &str, entry: Value) {
     }
 }
 
-async fn set_column(
-    conn: &mut AnyConnection,
-    user_id: i64,
-    column: Column,
-    value: &ColumnValue,
-) -> StoreResult<()> {
-    let sql = format!(
-        "UPDATE profiles SET {} = $1 WHERE user_id = $2",
-        column.sql()
-    );
+async fn set_column(conn: &mut AnyConnection, user_id: i64, column: Column, value: &ColumnValue) -> StoreResult<()> {
+    let sql = format!("UPDATE profiles SET {} = $1 WHERE user_id = $2", column.sql());
     let query = sqlx::query(&sql);
     let query = match value {
         ColumnValue::Text(v) => query.bind(v.clone()),
@@ -122,14 +94,7 @@ async fn set_column(
 
 /// Where mailed links point: `<scheme>://<site's first domain>`.
 pub fn site_base_url(site: &Site, scheme: &str) -> String {
-    format!(
-        "{scheme}://{}",
-        site.config
-            .domains
-            .first()
-            .map(String::as_str)
-            .unwrap_or("localhost")
-    )
+    format!("{scheme}://{}", site.config.domains.first().map(String::as_str).unwrap_or("localhost"))
 }
 
 fn new_key() -> String {
@@ -154,9 +119,7 @@ pub async fn apply_patch(
         }
     }
     for (column, value) in &columns {
-        set_column(&mut tx, user.id, *column, value)
-            .await
-            .map_err(save_error)?;
+        set_column(&mut tx, user.id, *column, value).await.map_err(save_error)?;
         changed.push(column.sql());
     }
     if let Some(codes) = &changes.languages {
@@ -177,15 +140,17 @@ pub async fn apply_patch(
     }
     for (platform, link) in &changes.social_links {
         let result = match link {
-            Some(link) => sqlx::query(
-                "INSERT INTO social_links (user_id, platform, social_link) VALUES ($1, $2, $3) \
+            Some(link) => {
+                sqlx::query(
+                    "INSERT INTO social_links (user_id, platform, social_link) VALUES ($1, $2, $3) \
                  ON CONFLICT (user_id, platform) DO UPDATE SET social_link = excluded.social_link",
-            )
-            .bind(user.id)
-            .bind(platform)
-            .bind(link)
-            .execute(&mut *tx)
-            .await,
+                )
+                .bind(user.id)
+                .bind(platform)
+                .bind(link)
+                .execute(&mut *tx)
+                .await
+            }
             None => {
                 sqlx::query("DELETE FROM social_links WHERE user_id = $1 AND platform = $2")
                     .bind(user.id)
@@ -208,22 +173,13 @@ pub async fn apply_patch(
         changed.push("account_privacy");
     }
     if let Some(old_name) = &changes.old_name {
-        let reason = format!(
-            "Name change requested through account API by {}",
-            user.username
-        );
+        let reason = format!("Name change requested through account API by {}", user.username);
         let entry = json!([old_name, reason, iso8601(now_micros())]);
-        update_meta(&mut tx, user.id, |meta| {
-            push_history(meta, "old_names", entry)
-        })
-        .await
-        .map_err(save_error)?;
+        update_meta(&mut tx, user.id, |meta| push_history(meta, "old_names", entry)).await.map_err(save_error)?;
     }
     if !changes.extended_profile.is_empty() {
         let values = changes.extended_profile.clone();
-        update_meta(&mut tx, user.id, move |meta| meta.extend(values))
-            .await
-            .map_err(save_error)?;
+        update_meta(&mut tx, user.id, move |meta| meta.extend(values)).await.map_err(save_error)?;
         changed.push("extended_profile");
     }
     let base = site_base_url(site, scheme);
@@ -236,19 +192,9 @@ pub async fn apply_patch(
         changed.push("secondary_email");
     }
     for field in changed {
-        audit(
-            &mut tx,
-            &site.tenant,
-            Some(user.id),
-            Some(user.id),
-            "account_updated",
-            Some(field),
-        )
-        .await?;
+        audit(&mut tx, &site.tenant, Some(user.id), Some(user.id), "account_updated", Some(field)).await?;
     }
-    tx.commit()
-        .await
-        .map_err(|e| save_error(StoreError::from(e)))?;
+    tx.commit().await.map_err(|e| save_error(StoreError::from(e)))?;
     Ok(())
 }
 
@@ -262,11 +208,7 @@ async fn request_email_change(
 ) -> ApiResult<()> {
     let key = new_key();
     let (table, column, path) = if secondary {
-        (
-            "pending_secondary_email_changes",
-            "new_secondary_email",
-            "activate_secondary_email",
-        )
+        ("pending_secondary_email_changes", "new_secondary_email", "activate_secondary_email")
     } else {
         ("pending_email_changes", "new_email", "email_confirm")
     };
@@ -288,17 +230,8 @@ async fn request_email_change(
          If you did not ask for this, ignore this message.",
         user.username, site.config.platform_name
     );
-    let subject = if secondary {
-        "Confirm your recovery e-mail address"
-    } else {
-        "Confirm your new e-mail address"
-    };
-    let message = Message {
-        user_id: Some(user.id),
-        to: address,
-        subject,
-        body: &body,
-    };
+    let subject = if secondary { "Confirm your recovery e-mail address" } else { "Confirm your new e-mail address" };
+    let message = Message { user_id: Some(user.id), to: address, subject, body: &body };
     mail::send(conn, site, &message).await.map_err(|e| {
         tracing::error!(error = %e, "sending the e-mail confirmation failed");
         let msg = "Unable to send email activation link. Please try again later.";
@@ -345,10 +278,7 @@ pub async fn confirm_email_change(db: &Db, site: &Site, key: &str) -> ApiResult<
         return Ok(Confirmation::AddressTaken);
     }
     let entry = json!([old_email, iso8601(now_micros())]);
-    update_meta(&mut tx, user_id, |meta| {
-        push_history(meta, "old_emails", entry)
-    })
-    .await?;
+    update_meta(&mut tx, user_id, |meta| push_history(meta, "old_emails", entry)).await?;
     match sqlx::query("UPDATE users SET email = $1, email_key = $2 WHERE id = $3")
         .bind(&new_email)
         .bind(email_key(&new_email))
@@ -366,32 +296,12 @@ pub async fn confirm_email_change(db: &Db, site: &Site, key: &str) -> ApiResult<
         .await
         .map_err(StoreError::from)?;
     for to in [old_email.as_str(), new_email.as_str()] {
-        let body = format!(
-            "The e-mail address of your {} account is now {new_email}.",
-            site.config.platform_name
-        );
-        let message = Message {
-            user_id: Some(user_id),
-            to,
-            subject: "Your e-mail address has changed",
-            body: &body,
-        };
-        mail::send(&mut tx, site, &message)
-            .await
-            .map_err(ApiError::internal)?;
+        let body = format!("The e-mail address of your {} account is now {new_email}.", site.config.platform_name);
+        let message = Message { user_id: Some(user_id), to, subject: "Your e-mail address has changed", body: &body };
+        mail::send(&mut tx, site, &message).await.map_err(ApiError::internal)?;
     }
-    audit(
-        &mut tx,
-        &site.tenant,
-        Some(user_id),
-        Some(user_id),
-        "email_confirmed",
-        Some("email"),
-    )
-    .await?;
-    tx.commit()
-        .await
-        .map_err(|e| ApiError::internal(StoreError::from(e)))?;
+    audit(&mut tx, &site.tenant, Some(user_id), Some(user_id), "email_confirmed", Some("email")).await?;
+    tx.commit().await.map_err(|e| ApiError::internal(StoreError::from(e)))?;
     Ok(Confirmation::Done)
 }
 
@@ -424,18 +334,9 @@ pub async fn confirm_secondary_email(db: &Db, site: &Site, key: &str) -> ApiResu
         .execute(&mut *tx)
         .await
         .map_err(StoreError::from)?;
-    audit(
-        &mut tx,
-        &site.tenant,
-        Some(user_id),
-        Some(user_id),
-        "secondary_email_confirmed",
-        Some("secondary_email"),
-    )
-    .await?;
-    tx.commit()
-        .await
-        .map_err(|e| ApiError::internal(StoreError::from(e)))?;
+    audit(&mut tx, &site.tenant, Some(user_id), Some(user_id), "secondary_email_confirmed", Some("secondary_email"))
+        .await?;
+    tx.commit().await.map_err(|e| ApiError::internal(StoreError::from(e)))?;
     Ok(Confirmation::Done)
 }
 
@@ -445,12 +346,7 @@ fn new_name_error(message: &str) -> ApiError {
 }
 
 /// `POST accounts/name_change/`: records a pending name change.
-pub async fn request_name_change(
-    db: &Db,
-    site: &Site,
-    record: &AccountRecord,
-    body: &Value,
-) -> ApiResult<()> {
+pub async fn request_name_change(db: &Db, site: &Site, record: &AccountRecord, body: &Value) -> ApiResult<()> {
     let name = match body.get("name") {
         None | Some(Value::Null) => return Err(new_name_error("This field may not be null.")),
         Some(v) => crate::pyrepr::py_str(v),
@@ -459,17 +355,13 @@ pub async fn request_name_change(
         return Err(new_name_error("This field may not be blank."));
     }
     if name.contains('<') || name.contains('>') {
-        return Err(new_name_error(
-            "Name cannot contain the following characters: < >",
-        ));
+        return Err(new_name_error("Name cannot contain the following characters: < >"));
     }
     if name.contains("://") {
         return Err(new_name_error("Name cannot contain a URL"));
     }
     if name.chars().count() > 255 {
-        return Err(new_name_error(
-            "Ensure this field has no more than 255 characters.",
-        ));
+        return Err(new_name_error("Ensure this field has no more than 255 characters."));
     }
     if name == record.profile.name {
         return Err(ApiError::json(
@@ -491,28 +383,13 @@ pub async fn request_name_change(
     .execute(&mut *tx)
     .await
     .map_err(StoreError::from)?;
-    audit(
-        &mut tx,
-        &site.tenant,
-        Some(user.id),
-        Some(user.id),
-        "name_change_requested",
-        Some("name"),
-    )
-    .await?;
-    tx.commit()
-        .await
-        .map_err(|e| ApiError::internal(StoreError::from(e)))?;
+    audit(&mut tx, &site.tenant, Some(user.id), Some(user.id), "name_change_requested", Some("name")).await?;
+    tx.commit().await.map_err(|e| ApiError::internal(StoreError::from(e)))?;
     Ok(())
 }
 
 /// `POST accounts/name_change/{username}/confirm/` (staff): applies the pending change.
-pub async fn confirm_name_change(
-    db: &Db,
-    site: &Site,
-    actor: &User,
-    target: &User,
-) -> ApiResult<()> {
+pub async fn confirm_name_change(db: &Db, site: &Site, actor: &User, target: &User) -> ApiResult<()> {
     let mut tx = db.begin().await?;
     let pending: Option<(String, String)> =
         sqlx::query_as("SELECT new_name, rationale FROM pending_name_changes WHERE user_id = $1")
@@ -529,10 +406,7 @@ pub async fn confirm_name_change(
         .await
         .map_err(StoreError::from)?;
     let entry = json!([old_name, rationale, iso8601(now_micros())]);
-    update_meta(&mut tx, target.id, |meta| {
-        push_history(meta, "old_names", entry)
-    })
-    .await?;
+    update_meta(&mut tx, target.id, |meta| push_history(meta, "old_names", entry)).await?;
     sqlx::query("UPDATE profiles SET name = $1 WHERE user_id = $2")
         .bind(&new_name)
         .bind(target.id)
@@ -544,17 +418,7 @@ pub async fn confirm_name_change(
         .execute(&mut *tx)
         .await
         .map_err(StoreError::from)?;
-    audit(
-        &mut tx,
-        &site.tenant,
-        Some(target.id),
-        Some(actor.id),
-        "name_change_confirmed",
-        Some("name"),
-    )
-    .await?;
-    tx.commit()
-        .await
-        .map_err(|e| ApiError::internal(StoreError::from(e)))?;
+    audit(&mut tx, &site.tenant, Some(target.id), Some(actor.id), "name_change_confirmed", Some("name")).await?;
+    tx.commit().await.map_err(|e| ApiError::internal(StoreError::from(e)))?;
     Ok(())
 }

@@ -13,10 +13,9 @@ pub const EDUCATION_LEVELS: &[&str] = &["p", "m", "b", "a", "hs", "jhs", "el", "
 
 /// `state` codes: the 50 US states, DC, and the armed-forces codes.
 pub const US_STATES: &[&str] = &[
-    "AL", "AK", "AZ", "AR", "CA", "CO", "CT", "DE", "DC", "FL", "GA", "HI", "ID", "IL", "IN", "IA",
-    "KS", "KY", "LA", "ME", "MD", "MA", "MI", "MN", "MS", "MO", "MT", "NE", "NV", "NH", "NJ", "NM",
-    "NY", "NC", "ND", "OH", "OK", "OR", "PA", "RI", "SC", "SD", "TN", "TX", "UT", "VT", "VA", "WA",
-    "WV", "WI", "WY", "AA", "AE", "AP",
+    "AL", "AK", "AZ", "AR", "CA", "CO", "CT", "DE", "DC", "FL", "GA", "HI", "ID", "IL", "IN", "IA", "KS", "KY", "LA",
+    "ME", "MD", "MA", "MI", "MN", "MS", "MO", "MT", "NE", "NV", "NH", "NJ", "NM", "NY", "NC", "ND", "OH", "OK", "OR",
+    "PA", "RI", "SC", "SD", "TN", "TX", "UT", "VT", "VA", "WA", "WV", "WI", "WY", "AA", "AE", "AP",
 ];
 
 #[derive(Deserialize)]
@@ -33,8 +32,8 @@ struct LanguageData {
 pub fn countries() -> &'static BTreeMap<String, String> {
     static DATA: OnceLock<BTreeMap<String, String>> = OnceLock::new();
     DATA.get_or_init(|| {
-        let data: CountryData = serde_json::from_str(include_str!("../../data/countries.json"))
-            .expect("data/countries.json is valid");
+        let data: CountryData =
+            serde_json::from_str(include_str!("../../data/countries.json")).expect("data/countries.json is valid");
         data.countries
     })
 }
@@ -43,8 +42,8 @@ pub fn countries() -> &'static BTreeMap<String, String> {
 pub fn languages() -> &'static HashSet<String> {
     static DATA: OnceLock<HashSet<String>> = OnceLock::new();
     DATA.get_or_init(|| {
-        let data: LanguageData = serde_json::from_str(include_str!("../../data/languages.json"))
-            .expect("data/languages.json is valid");
+        let data: LanguageData =
+            serde_json::from_str(include_str!("../../data/languages.json")).expect("data/languages.json is valid");
         data.codes.into_iter().collect()
     })
 }

@@ -16,10 +16,7 @@ const RESERVED: &[&str] = &["old_names", "old_emails", "session_id"];
 fn bad_format(message: &str) -> BTreeMap<String, MessagePair> {
     BTreeMap::from([(
         "extended_profile".to_owned(),
-        MessagePair {
-            developer_message: message.into(),
-            user_message: Some("Invalid extended profile format".into()),
-        },
+        MessagePair { developer_message: message.into(), user_message: Some("Invalid extended profile format".into()) },
     )])
 }
 
@@ -41,23 +38,17 @@ pub fn validate(
     };
     let mut fields = Vec::with_capacity(items.len());
     for item in items {
-        let (Some(name), Some(field_value)) = (
-            item.get("field_name").and_then(Value::as_str),
-            item.as_object().and_then(|o| o.get("field_value")),
-        ) else {
-            return Err(bad_format(
-                "extended_profile must be a list of objects with field_name and field_value",
-            ));
+        let (Some(name), Some(field_value)) =
+            (item.get("field_name").and_then(Value::as_str), item.as_object().and_then(|o| o.get("field_value")))
+        else {
+            return Err(bad_format("extended_profile must be a list of objects with field_name and field_value"));
         };
         fields.push((name.to_owned(), field_value.clone()));
     }
     let mut errors = BTreeMap::new();
     for (name, _) in &fields {
         if RESERVED.contains(&name.as_str()) {
-            errors.insert(
-                name.clone(),
-                field_error(name, &format!("'{name}' is reserved and cannot be set.")),
-            );
+            errors.insert(name.clone(), field_error(name, &format!("'{name}' is reserved and cannot be set.")));
         }
     }
     if let Some(schema) = &site.extended_profile_schema {
@@ -65,21 +56,10 @@ pub fn validate(
         let instance = Value::Object(instance);
         for error in schema.iter_errors(&instance) {
             let pointer = error.instance_path().to_string();
-            let name = pointer
-                .trim_start_matches('/')
-                .split('/')
-                .next()
-                .unwrap_or("")
-                .replace("~1", "/")
-                .replace("~0", "~");
-            let key = if name.is_empty() {
-                "extended_profile".to_owned()
-            } else {
-                name
-            };
-            errors
-                .entry(key.clone())
-                .or_insert_with(|| field_error(&key, &error.to_string()));
+            let name =
+                pointer.trim_start_matches('/').split('/').next().unwrap_or("").replace("~1", "/").replace("~0", "~");
+            let key = if name.is_empty() { "extended_profile".to_owned() } else { name };
+            errors.entry(key.clone()).or_insert_with(|| field_error(&key, &error.to_string()));
         }
     }
     if errors.is_empty() {

@@ -3,6 +3,7 @@
 pub mod age;
 pub mod changes;
 pub mod choices;
+pub mod deactivation;
 pub mod extended_profile;
 pub mod patch;
 pub mod routes;

@@ -14,14 +14,8 @@ use crate::pyrepr::{py_repr, py_str};
 use crate::sites::Site;
 
 /// Keys that can never be written through the API (§8.2).
-const READ_ONLY: &[&str] = &[
-    "username",
-    "date_joined",
-    "is_active",
-    "password_toggle_history",
-    "profile_image",
-    "requires_parental_consent",
-];
+const READ_ONLY: &[&str] =
+    &["username", "date_joined", "is_active", "password_toggle_history", "profile_image", "requires_parental_consent"];
 
 /// Longest full name.
 const NAME_MAX: usize = 255;
@@ -98,11 +92,7 @@ pub type FieldErrors = BTreeMap<String, MessagePair>;
 /// DRF serializer error format (§8.3).
 pub fn serializer_error(field: &str, value: &Value, errors: Value) -> MessagePair {
     MessagePair {
-        developer_message: format!(
-            "Value '{}' is not valid for field '{field}': {}",
-            py_str(value),
-            py_repr(&errors)
-        ),
+        developer_message: format!("Value '{}' is not valid for field '{field}': {}", py_str(value), py_repr(&errors)),
         user_message: Some("This value is invalid.".into()),
     }
 }
@@ -148,40 +138,29 @@ pub fn validate(
             "name" => validate_name(record, value).map(|name| {
                 if let Some(name) = name {
                     changes.old_name = Some(record.profile.name.clone());
-                    changes
-                        .columns
-                        .insert(Column::Name, ColumnValue::Text(Some(name)));
+                    changes.columns.insert(Column::Name, ColumnValue::Text(Some(name)));
                 }
             }),
             "gender" => choice(field, value, GENDERS).map(|v| set(&mut changes, Column::Gender, v)),
-            "level_of_education" => choice(field, value, EDUCATION_LEVELS)
-                .map(|v| set(&mut changes, Column::LevelOfEducation, v)),
+            "level_of_education" => {
+                choice(field, value, EDUCATION_LEVELS).map(|v| set(&mut changes, Column::LevelOfEducation, v))
+            }
             "country" => {
                 let codes: Vec<&str> = choices::countries().keys().map(String::as_str).collect();
                 choice(field, value, &codes).map(|v| set(&mut changes, Column::Country, v))
             }
             "state" => choice(field, value, US_STATES).map(|v| set(&mut changes, Column::State, v)),
             "year_of_birth" => year_of_birth(value).map(|v| {
-                changes
-                    .columns
-                    .insert(Column::YearOfBirth, ColumnValue::Int(v));
+                changes.columns.insert(Column::YearOfBirth, ColumnValue::Int(v));
             }),
             "goals" => text(field, value).map(|v| set(&mut changes, Column::Goals, v)),
-            "mailing_address" => {
-                text(field, value).map(|v| set(&mut changes, Column::MailingAddress, v))
-            }
+            "mailing_address" => text(field, value).map(|v| set(&mut changes, Column::MailingAddress, v)),
             "city" => text(field, value).map(|v| set(&mut changes, Column::City, v)),
             "bio" => bio(site, value).map(|v| set(&mut changes, Column::Bio, v)),
-            "phone_number" => {
-                phone_number(value).map(|v| set(&mut changes, Column::PhoneNumber, v))
-            }
-            "language_proficiencies" => {
-                language_proficiencies(value).map(|v| changes.languages = Some(v))
-            }
+            "phone_number" => phone_number(value).map(|v| set(&mut changes, Column::PhoneNumber, v)),
+            "language_proficiencies" => language_proficiencies(value).map(|v| changes.languages = Some(v)),
             "social_links" => social::validate(site, value).map(|v| changes.social_links = v),
-            "account_privacy" => {
-                account_privacy(site, value).map(|v| changes.account_privacy = Some(v))
-            }
+            "account_privacy" => account_privacy(site, value).map(|v| changes.account_privacy = Some(v)),
             "extended_profile" => match extended_profile::validate(site, record, value) {
                 Ok(v) => {
                     changes.extended_profile = v;
@@ -193,8 +172,9 @@ pub fn validate(
                 }
             },
             "email" => primary_email(record, value, lookups.email).map(|v| changes.email = Some(v)),
-            "secondary_email" => secondary_email(record, value, lookups.secondary_email)
-                .map(|v| changes.secondary_email = Some(v)),
+            "secondary_email" => {
+                secondary_email(record, value, lookups.secondary_email).map(|v| changes.secondary_email = Some(v))
+            }
             _ => Ok(()), // read-only keys were handled above; the rest is ignored (§8.2)
         };
         if let Err(e) = outcome {
@@ -235,24 +215,14 @@ fn choice(field: &str, value: &Value, allowed: &[&str]) -> Result<Option<String>
             if allowed.contains(&s.as_str()) {
                 Ok(Some(s))
             } else {
-                Err(serializer_error(
-                    field,
-                    value,
-                    json!([format!("\"{s}\" is not a valid choice.")]),
-                ))
+                Err(serializer_error(field, value, json!([format!("\"{s}\" is not a valid choice.")])))
             }
         }
     }
 }
 
 fn year_of_birth(value: &Value) -> Result<Option<i64>, MessagePair> {
-    let invalid = || {
-        serializer_error(
-            "year_of_birth",
-            value,
-            json!(["A valid integer is required."]),
-        )
-    };
+    let invalid = || serializer_error("year_of_birth", value, json!(["A valid integer is required."]));
     match value {
         Value::Null => Ok(None),
         Value::Number(n) => match (n.as_i64(), n.as_f64()) {
@@ -298,38 +268,22 @@ pub fn normalise_phone(raw: &str) -> Option<String> {
 
 fn phone_number(value: &Value) -> Result<Option<String>, MessagePair> {
     if value.is_null() {
-        return Err(serializer_error(
-            "phone_number",
-            value,
-            json!(["This field may not be null."]),
-        ));
+        return Err(serializer_error("phone_number", value, json!(["This field may not be null."])));
     }
     Ok(text("phone_number", value)?.and_then(|p| normalise_phone(&p)))
 }
 
 fn validate_name(record: &AccountRecord, value: &Value) -> Result<Option<String>, MessagePair> {
     if value.is_null() {
-        return Err(serializer_error(
-            "name",
-            value,
-            json!(["This field may not be null."]),
-        ));
+        return Err(serializer_error("name", value, json!(["This field may not be null."])));
     }
     let name = text("name", value)?.unwrap_or_default();
     let name = name.trim().to_owned();
     if name.is_empty() {
-        return Err(serializer_error(
-            "name",
-            value,
-            json!(["The name field must be at least 1 character long."]),
-        ));
+        return Err(serializer_error("name", value, json!(["The name field must be at least 1 character long."])));
     }
     if name.chars().count() > NAME_MAX {
-        return Err(serializer_error(
-            "name",
-            value,
-            json!(["Ensure this field has no more than 255 characters."]),
-        ));
+        return Err(serializer_error("name", value, json!(["Ensure this field has no more than 255 characters."])));
     }
     if name == record.profile.name {
         return Ok(None);
@@ -339,9 +293,7 @@ fn validate_name(record: &AccountRecord, value: &Value) -> Result<Option<String>
         user_message: Some(msg.to_owned()),
     };
     if name.contains('<') || name.contains('>') {
-        return Err(refuse(
-            "Full Name cannot contain the following characters: < >",
-        ));
+        return Err(refuse("Full Name cannot contain the following characters: < >"));
     }
     if name.contains("://") {
         return Err(refuse("Enter a valid name"));
@@ -440,19 +392,12 @@ pub fn valid_address(value: &Value) -> Option<String> {
     if !(3..=254).contains(&len) {
         return None;
     }
-    super::types::Email::parse(s)
-        .ok()
-        .map(|e| e.as_str().to_owned())
+    super::types::Email::parse(s).ok().map(|e| e.as_str().to_owned())
 }
 
-fn primary_email(
-    record: &AccountRecord,
-    value: &Value,
-    facts: AddressFacts,
-) -> Result<EmailRequest, MessagePair> {
+fn primary_email(record: &AccountRecord, value: &Value, facts: AddressFacts) -> Result<EmailRequest, MessagePair> {
     let validator = "validate_new_email";
-    let address =
-        valid_address(value).ok_or_else(|| email_error(validator, VALID_EMAIL_REQUIRED))?;
+    let address = valid_address(value).ok_or_else(|| email_error(validator, VALID_EMAIL_REQUIRED))?;
     if address == record.user.email {
         return Err(email_error(validator, SAME_EMAIL));
     }
@@ -462,27 +407,21 @@ fn primary_email(
     Ok(EmailRequest::Send(address))
 }
 
-fn secondary_email(
-    record: &AccountRecord,
-    value: &Value,
-    facts: AddressFacts,
-) -> Result<EmailRequest, MessagePair> {
+fn secondary_email(record: &AccountRecord, value: &Value, facts: AddressFacts) -> Result<EmailRequest, MessagePair> {
     let validator = "validate_secondary_email";
-    let address =
-        valid_address(value).ok_or_else(|| email_error(validator, VALID_EMAIL_REQUIRED))?;
+    let address = valid_address(value).ok_or_else(|| email_error(validator, VALID_EMAIL_REQUIRED))?;
     if record.secondary_email.as_deref() == Some(address.as_str()) {
         return Err(email_error(validator, SAME_EMAIL));
     }
     if address.eq_ignore_ascii_case(&record.user.email) {
-        return Err(email_error(
-            validator,
-            "Cannot be same as your sign in email address.",
-        ));
+        return Err(email_error(validator, "Cannot be same as your sign in email address."));
     }
     if facts.taken_as_secondary {
         return Err(email_error(
             validator,
-            &format!("It looks like {address} belongs to an existing account. Try again with a different email address."),
+            &format!(
+                "It looks like {address} belongs to an existing account. Try again with a different email address."
+            ),
         ));
     }
     if facts.taken_as_primary {
@@ -497,10 +436,7 @@ mod tests {
 
     #[test]
     fn phone_numbers() {
-        assert_eq!(
-            normalise_phone("+1 (800) 555-5555").as_deref(),
-            Some("+18005555555")
-        );
+        assert_eq!(normalise_phone("+1 (800) 555-5555").as_deref(), Some("+18005555555"));
         assert_eq!(normalise_phone("12+34").as_deref(), Some("1234"));
         assert_eq!(normalise_phone("abc"), None);
         assert_eq!(normalise_phone("++1").as_deref(), Some("+1"));
@@ -513,19 +449,9 @@ mod tests {
         assert_eq!(year_of_birth(&json!("1990.00")).unwrap(), Some(1990));
         assert_eq!(year_of_birth(&json!(1990.0)).unwrap(), Some(1990));
         assert_eq!(year_of_birth(&json!(null)).unwrap(), None);
-        for bad in [
-            json!(""),
-            json!("not_an_int"),
-            json!(1990.5),
-            json!(true),
-            json!([1]),
-        ] {
+        for bad in [json!(""), json!("not_an_int"), json!(1990.5), json!(true), json!([1])] {
             let e = year_of_birth(&bad).unwrap_err();
-            assert!(
-                e.developer_message
-                    .ends_with("['A valid integer is required.']"),
-                "{bad}: {e:?}"
-            );
+            assert!(e.developer_message.ends_with("['A valid integer is required.']"), "{bad}: {e:?}");
         }
     }
 
@@ -536,10 +462,8 @@ mod tests {
             e.developer_message,
             "Value 'not_a_list' is not valid for field 'language_proficiencies': {'non_field_errors': ['Expected a list of items but got type \"str\".']}"
         );
-        let e = language_proficiencies(
-            &json!([{"code": "en"}, "x", {}, {"code": "invalid_language_code"}]),
-        )
-        .unwrap_err();
+        let e =
+            language_proficiencies(&json!([{"code": "en"}, "x", {}, {"code": "invalid_language_code"}])).unwrap_err();
         assert_eq!(
             e.developer_message,
             "Value '[{'code': 'en'}, 'x', {}, {'code': 'invalid_language_code'}]' is not valid for field 'language_proficiencies': \
@@ -550,9 +474,6 @@ mod tests {
         assert!(e
             .developer_message
             .ends_with("['The language_proficiencies field must consist of unique languages.']"));
-        assert_eq!(
-            language_proficiencies(&json!([{"code": "fr"}, {"code": "zh_HANS"}])).unwrap(),
-            ["fr", "zh_HANS"]
-        );
+        assert_eq!(language_proficiencies(&json!([{"code": "fr"}, {"code": "zh_HANS"}])).unwrap(), ["fr", "zh_HANS"]);
     }
 }

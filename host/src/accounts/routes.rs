@@ -11,9 +11,9 @@ use serde_json::{json, Value};
 use super::changes::{self, Confirmation};
 use super::store::{self, AccountRecord, User};
 use super::view::{account_for_viewer, RequestOrigin, ViewRequest};
-use super::{patch, view};
+use super::{deactivation, patch, view};
 use crate::app::AppState;
-use crate::auth::Authenticated;
+use crate::auth::{Authenticated, Scheme};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::json::{RawBody, JSON, MERGE_PATCH};
 use crate::http::middleware::check_username_segment;
@@ -27,47 +27,26 @@ pub fn router() -> Router<AppState> {
         .route("/api/user/v1/me", get(me))
         .route("/api/user/v1/accounts", get(list_accounts))
         .route("/api/user/v1/accounts/search_emails", post(search_emails))
-        .route(
-            "/api/user/v1/accounts/{username}",
-            get(get_account).patch(patch_account),
-        )
-        .route(
-            "/api/user/v1/accounts/name_change/",
-            post(request_name_change),
-        )
-        .route(
-            "/api/user/v1/accounts/name_change/{username}/confirm/",
-            post(confirm_name_change),
-        )
-        .route(
-            "/api/user/v1/accounts/third_party_auth_error/",
-            get(third_party_auth_error),
-        )
-        .route(
-            "/email_confirm/{key}",
-            get(confirm_email).post(confirm_email),
-        )
-        .route(
-            "/activate_secondary_email/{key}",
-            get(activate_secondary_email).post(activate_secondary_email),
-        )
+        .route("/api/user/v1/accounts/{username}", get(get_account).patch(patch_account))
+        .route("/api/user/v1/accounts/name_change/", post(request_name_change))
+        .route("/api/user/v1/accounts/name_change/{username}/confirm/", post(confirm_name_change))
+        .route("/api/user/v1/accounts/third_party_auth_error/", get(third_party_auth_error))
+        .route("/api/user/v1/accounts/{username}/deactivate/", post(deactivate))
+        .route("/api/user/v1/accounts/deactivate_logout/", post(deactivate_logout))
+        .route("/email_confirm/{key}", get(confirm_email).post(confirm_email))
+        .route("/activate_secondary_email/{key}", get(activate_secondary_email).post(activate_secondary_email))
 }
 
 type QueryMap = Query<Vec<(String, String)>>;
 
 fn query_value<'a>(query: &'a [(String, String)], key: &str) -> Option<&'a str> {
-    query
-        .iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.as_str())
+    query.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
 }
 
 /// The account view's permission class: `email=` or `lms_user_id=` in the
 /// query needs staff or superuser, on every action (accounts.md §5).
 fn check_query_permission(auth: &Authenticated, query: &[(String, String)]) -> ApiResult<()> {
-    let privileged = query
-        .iter()
-        .any(|(k, _)| k == "email" || k == "lms_user_id");
+    let privileged = query.iter().any(|(k, _)| k == "email" || k == "lms_user_id");
     if privileged && !(auth.user.is_staff || auth.user.is_superuser) {
         return Err(ApiError::permission_denied());
     }
@@ -79,18 +58,8 @@ async fn me(auth: Authenticated) -> Json<Value> {
     Json(json!({ "username": auth.user.username }))
 }
 
-fn render(
-    site: &Site,
-    record: &AccountRecord,
-    origin: &RequestOrigin,
-    auth: &Authenticated,
-    shared: bool,
-) -> Value {
-    let request = ViewRequest {
-        viewer_id: auth.user.id,
-        viewer_is_staff: auth.user.is_staff,
-        shared,
-    };
+fn render(site: &Site, record: &AccountRecord, origin: &RequestOrigin, auth: &Authenticated, shared: bool) -> Value {
+    let request = ViewRequest { viewer_id: auth.user.id, viewer_is_staff: auth.user.is_staff, shared };
     account_for_viewer(site, record, origin, request)
 }
 
@@ -105,9 +74,7 @@ async fn get_account(
 ) -> ApiResult<Json<Value>> {
     check_username_segment(&username)?;
     check_query_permission(&auth, &query)?;
-    let user = store::find_by_username(&state.db, &site.tenant, &username)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
+    let user = store::find_by_username(&state.db, &site.tenant, &username).await?.ok_or_else(ApiError::not_found)?;
     let record = store::load_account(&state.db, user).await?;
     let shared = query_value(&query, "view") == Some("shared");
     Ok(Json(render(&site, &record, &origin, &auth, shared)))
@@ -137,14 +104,8 @@ async fn list_accounts(
         }
         store::find_by_emails(&state.db, &site.tenant, &[email.to_owned()]).await?
     } else if let Some(id) = query_value(&query, "lms_user_id") {
-        let id: i64 = id
-            .trim()
-            .parse()
-            .map_err(|_| ApiError::empty(StatusCode::BAD_REQUEST))?;
-        store::find_by_id(&state.db, &site.tenant, id)
-            .await?
-            .into_iter()
-            .collect()
+        let id: i64 = id.trim().parse().map_err(|_| ApiError::empty(StatusCode::BAD_REQUEST))?;
+        store::find_by_id(&state.db, &site.tenant, id).await?.into_iter().collect()
     } else {
         vec![auth.user.clone()]
     };
@@ -160,13 +121,8 @@ async fn list_accounts(
 }
 
 /// A retirement of `email` created within the site's cool-off days, if any.
-async fn recent_retirement(
-    state: &AppState,
-    site: &Site,
-    email: &str,
-) -> ApiResult<(bool, Option<i64>)> {
-    let since =
-        crate::clock::now_micros() - site.config.retirement.cool_off_days * 86_400 * 1_000_000;
+async fn recent_retirement(state: &AppState, site: &Site, email: &str) -> ApiResult<(bool, Option<i64>)> {
+    let since = crate::clock::now_micros() - site.config.retirement.cool_off_days * 86_400 * 1_000_000;
     let row: Option<(i64,)> = sqlx::query_as(
         "SELECT s.id FROM retirement_status s JOIN users u ON u.id = s.user_id \
          WHERE u.tenant = $1 AND s.original_email = $2 AND s.created >= $3 ORDER BY s.created DESC",
@@ -194,9 +150,7 @@ async fn patch_account(
     check_query_permission(&auth, &query)?;
     let data: Value = if body.bytes.is_empty() {
         if !MERGE_PATCH.contains(&body.media_type().as_str()) {
-            return Err(ApiError::unsupported_media_type(
-                body.content_type.as_deref().unwrap_or(""),
-            ));
+            return Err(ApiError::unsupported_media_type(body.content_type.as_deref().unwrap_or("")));
         }
         json!({})
     } else {
@@ -214,16 +168,11 @@ async fn patch_account(
     }
     let record = store::load_account(&state.db, auth.user.clone()).await?;
     let lookups = changes::lookups(&state.db, &site, &record.user, data).await?;
-    let account_changes =
-        patch::validate(&site, &record, data, &lookups).map_err(ApiError::field_errors)?;
+    let account_changes = patch::validate(&site, &record, data, &lookups).map_err(ApiError::field_errors)?;
     changes::apply_patch(&state.db, &site, &record, &account_changes, &origin.scheme).await?;
-    let user = store::find_by_id(&state.db, &site.tenant, record.user.id)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
+    let user = store::find_by_id(&state.db, &site.tenant, record.user.id).await?.ok_or_else(ApiError::not_found)?;
     let record = store::load_account(&state.db, user).await?;
-    Ok(Json(Value::Object(view::full_account(
-        &site, &record, &origin,
-    ))))
+    Ok(Json(Value::Object(view::full_account(&site, &record, &origin))))
 }
 
 /// `POST /api/user/v1/accounts/name_change/`: 201, empty body.
@@ -233,11 +182,7 @@ async fn request_name_change(
     auth: Authenticated,
     body: RawBody,
 ) -> ApiResult<StatusCode> {
-    let data: Value = if body.bytes.is_empty() {
-        json!({})
-    } else {
-        body.json(JSON)?
-    };
+    let data: Value = if body.bytes.is_empty() { json!({}) } else { body.json(JSON)? };
     let record = store::load_account(&state.db, auth.user.clone()).await?;
     changes::request_name_change(&state.db, &site, &record, &data).await?;
     Ok(StatusCode::CREATED)
@@ -254,9 +199,7 @@ async fn confirm_name_change(
         return Err(ApiError::empty(StatusCode::FORBIDDEN));
     }
     check_username_segment(&username)?;
-    let target = store::find_by_username(&state.db, &site.tenant, &username)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
+    let target = store::find_by_username(&state.db, &site.tenant, &username).await?.ok_or_else(ApiError::not_found)?;
     changes::confirm_name_change(&state.db, &site, &auth.user, &target).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -269,14 +212,10 @@ async fn third_party_auth_error(_auth: Authenticated) -> Json<Value> {
 fn confirmation_page(outcome: Confirmation, done: &str) -> Response {
     let (status, text) = match outcome {
         Confirmation::Done => (StatusCode::OK, done),
-        Confirmation::InvalidKey => (
-            StatusCode::BAD_REQUEST,
-            "This link is invalid or has already been used.",
-        ),
-        Confirmation::AddressTaken => (
-            StatusCode::CONFLICT,
-            "An account with this e-mail address already exists; nothing was changed.",
-        ),
+        Confirmation::InvalidKey => (StatusCode::BAD_REQUEST, "This link is invalid or has already been used."),
+        Confirmation::AddressTaken => {
+            (StatusCode::CONFLICT, "An account with this e-mail address already exists; nothing was changed.")
+        }
     };
     let page = format!("<!doctype html><title>{text}</title><p>{text}</p>");
     (status, [(header::CACHE_CONTROL, "no-store")], Html(page)).into_response()
@@ -289,10 +228,7 @@ async fn confirm_email(
     Path(key): Path<String>,
 ) -> ApiResult<Response> {
     let outcome = changes::confirm_email_change(&state.db, &site, &key).await?;
-    Ok(confirmation_page(
-        outcome,
-        "Your e-mail address has been changed.",
-    ))
+    Ok(confirmation_page(outcome, "Your e-mail address has been changed."))
 }
 
 /// `/activate_secondary_email/{key}`: the link mailed for a recovery address.
@@ -302,10 +238,7 @@ async fn activate_secondary_email(
     Path(key): Path<String>,
 ) -> ApiResult<Response> {
     let outcome = changes::confirm_secondary_email(&state.db, &site, &key).await?;
-    Ok(confirmation_page(
-        outcome,
-        "Your recovery e-mail address has been confirmed.",
-    ))
+    Ok(confirmation_page(outcome, "Your recovery e-mail address has been confirmed."))
 }
 
 /// `POST /api/user/v1/accounts/search_emails` (staff): `{"emails": [...]}` →
@@ -322,31 +255,61 @@ async fn search_emails(
             json!({"developer_message": "not_found", "user_message": "Not Found"}),
         ));
     }
-    let data: Value = if body.bytes.is_empty() {
-        json!({})
-    } else {
-        body.json(JSON)?
-    };
+    let data: Value = if body.bytes.is_empty() { json!({}) } else { body.json(JSON)? };
     let Some(emails) = data.get("emails") else {
         let msg = "'emails' field is required";
-        return Err(ApiError::messages(
-            StatusCode::BAD_REQUEST,
-            msg,
-            Some(msg.into()),
-        ));
+        return Err(ApiError::messages(StatusCode::BAD_REQUEST, msg, Some(msg.into())));
     };
     let emails: Vec<String> = match emails {
-        Value::Array(items) => items
-            .iter()
-            .filter_map(|v| v.as_str().map(str::to_owned))
-            .collect(),
+        Value::Array(items) => items.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
         Value::String(s) => vec![s.clone()],
         _ => Vec::new(),
     };
     let users = store::find_by_emails(&state.db, &site.tenant, &emails).await?;
-    let rows: Vec<Value> = users
-        .iter()
-        .map(|u| json!({"email": u.email, "id": u.id, "username": u.username}))
-        .collect();
+    let rows: Vec<Value> =
+        users.iter().map(|u| json!({"email": u.email, "id": u.id, "username": u.username})).collect();
     Ok(Json(Value::Array(rows)))
+}
+
+/// `POST /api/user/v1/accounts/{username}/deactivate/`: the target can no
+/// longer log in; the answer is the account as the caller sees it.
+async fn deactivate(
+    State(state): State<AppState>,
+    CurrentSite(site): CurrentSite,
+    auth: Authenticated,
+    Path(username): Path<String>,
+    origin: RequestOrigin,
+) -> ApiResult<Json<Value>> {
+    if !deactivation::has_permission(&state.db, &auth.user, deactivation::CAN_DEACTIVATE_USERS).await? {
+        return Err(ApiError::permission_denied());
+    }
+    check_username_segment(&username)?;
+    let target = store::find_by_username(&state.db, &site.tenant, &username).await?.ok_or_else(ApiError::not_found)?;
+    deactivation::deactivate(&state.db, &site, &auth.user, &target).await?;
+    let record = store::load_account(&state.db, target).await?;
+    Ok(Json(render(&site, &record, &origin, &auth, false)))
+}
+
+/// `POST /api/user/v1/accounts/deactivate_logout/`: "delete my account",
+/// with the password as a form field.
+async fn deactivate_logout(
+    State(state): State<AppState>,
+    CurrentSite(site): CurrentSite,
+    auth: Authenticated,
+    body: RawBody,
+) -> ApiResult<StatusCode> {
+    if auth.scheme == Scheme::Bearer && !auth.user.is_active {
+        return Err(ApiError::json(
+            StatusCode::UNAUTHORIZED,
+            json!({"error_code": "user_not_active", "developer_message": format!("User inactive or deleted: {}", auth.user.username)}),
+        ));
+    }
+    let password = if body.media_type() == "application/x-www-form-urlencoded" {
+        form_urlencoded::parse(&body.bytes).find(|(k, _)| k == "password").map(|(_, v)| v.into_owned())
+    } else {
+        None
+    };
+    deactivation::check_password(&state.db, &auth.user, password.as_deref()).await?;
+    deactivation::deactivate_and_queue_retirement(&state.db, &site, &auth.user).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

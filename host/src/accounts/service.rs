@@ -35,11 +35,7 @@ pub struct AccountRequest {
 /// Creates a user and its profile in `tenant`, in one transaction, and
 /// records it in the audit log. Without a password the account gets an
 /// unusable one (it can only be used through tokens issued for it).
-pub async fn create_account(
-    db: &Db,
-    tenant: &str,
-    req: AccountRequest,
-) -> Result<i64, CreateAccountError> {
+pub async fn create_account(db: &Db, tenant: &str, req: AccountRequest) -> Result<i64, CreateAccountError> {
     let username = Username::parse(&req.username).map_err(CreateAccountError::Username)?;
     let email = Email::parse(&req.email).map_err(CreateAccountError::Email)?;
     let password_hash = match &req.password {
@@ -61,16 +57,10 @@ pub async fn create_account(
         Err(StoreError::Unique(msg)) if msg.contains("email") => {
             return Err(CreateAccountError::DuplicateEmail(req.email))
         }
-        Err(StoreError::Unique(_)) => {
-            return Err(CreateAccountError::DuplicateUsername(req.username))
-        }
+        Err(StoreError::Unique(_)) => return Err(CreateAccountError::DuplicateUsername(req.username)),
         Err(e) => return Err(CreateAccountError::Store(e)),
     };
-    store::audit(&mut tx, tenant, Some(id), None, "account_created", None)
-        .await
-        .map_err(CreateAccountError::Store)?;
-    tx.commit()
-        .await
-        .map_err(|e| CreateAccountError::Store(e.into()))?;
+    store::audit(&mut tx, tenant, Some(id), None, "account_created", None).await.map_err(CreateAccountError::Store)?;
+    tx.commit().await.map_err(|e| CreateAccountError::Store(e.into()))?;
     Ok(id)
 }

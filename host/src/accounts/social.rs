@@ -29,10 +29,7 @@ pub fn validate(site: &Site, value: &Value) -> Result<Vec<(String, Option<String
             None => {
                 error.insert(
                     "non_field_errors".into(),
-                    json!([format!(
-                        "Invalid data. Expected a dictionary, but got {}.",
-                        python_type(item)
-                    )]),
+                    json!([format!("Invalid data. Expected a dictionary, but got {}.", python_type(item))]),
                 );
             }
             Some(obj) => {
@@ -43,10 +40,7 @@ pub fn validate(site: &Site, value: &Value) -> Result<Vec<(String, Option<String
                         error.insert("platform".into(), json!(["This field is required."]));
                     }
                     Some(p) if p.chars().count() > PLATFORM_MAX => {
-                        error.insert(
-                            "platform".into(),
-                            json!(["Ensure this field has no more than 30 characters."]),
-                        );
+                        error.insert("platform".into(), json!(["Ensure this field has no more than 30 characters."]));
                     }
                     Some(p) if !platforms.contains_key(p) => {
                         error.insert("platform".into(), json!([platform_choice_message(site)]));
@@ -113,13 +107,7 @@ fn platform_choice_message(site: &Site) -> String {
     let names: Vec<&String> = site.config.social_platforms.keys().collect();
     let list = match names.split_last() {
         Some((last, rest)) if !rest.is_empty() => {
-            format!(
-                "{} or {last}",
-                rest.iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
+            format!("{} or {last}", rest.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "))
         }
         Some((last, _)) => (*last).clone(),
         None => String::new(),
@@ -133,10 +121,7 @@ fn platform_choice_message(site: &Site) -> String {
 pub fn handle(url_stub: &str, link: &str) -> Option<String> {
     let without_scheme = match link.split_once("://") {
         Some((scheme, rest))
-            if !scheme.is_empty()
-                && scheme
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) =>
+            if !scheme.is_empty() && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) =>
         {
             rest
         }
@@ -167,20 +152,10 @@ mod tests {
             "https://evil.example/facebook.com/jane",
             "HTTPS://WWW.FACEBOOK.COM/jane?ref=x",
         ] {
-            assert_eq!(
-                handle("facebook.com/", link).as_deref(),
-                Some("jane"),
-                "{link}"
-            );
+            assert_eq!(handle("facebook.com/", link).as_deref(), Some("jane"), "{link}");
         }
-        assert_eq!(
-            handle("linkedin.com/in/", "https://www.linkedin.com/in/jane-doe").as_deref(),
-            Some("jane-doe")
-        );
-        assert_eq!(
-            handle("facebook.com/", "https://www.facebook.com/jane/photos"),
-            None
-        );
+        assert_eq!(handle("linkedin.com/in/", "https://www.linkedin.com/in/jane-doe").as_deref(), Some("jane-doe"));
+        assert_eq!(handle("facebook.com/", "https://www.facebook.com/jane/photos"), None);
         assert_eq!(handle("x.com/", "https://twitter.com/jane"), None);
     }
 }

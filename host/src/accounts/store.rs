@@ -41,8 +41,7 @@ impl<'r> FromRow<'r, AnyRow> for User {
     }
 }
 
-const USER_COLUMNS: &str =
-    "id, tenant, username, email, password_hash, is_active, is_staff, is_superuser, \
+const USER_COLUMNS: &str = "id, tenant, username, email, password_hash, is_active, is_staff, is_superuser, \
                             date_joined, last_login, tokens_revoked_at";
 
 /// What creating an account needs.
@@ -59,11 +58,7 @@ pub struct NewUser {
 
 /// Inserts a user and its profile; returns the new id. A duplicate username or
 /// e-mail in the tenant fails with [`crate::store::StoreError::Unique`].
-pub async fn insert_user(
-    conn: &mut AnyConnection,
-    tenant: &str,
-    new: &NewUser,
-) -> StoreResult<i64> {
+pub async fn insert_user(conn: &mut AnyConnection, tenant: &str, new: &NewUser) -> StoreResult<i64> {
     let now = now_micros();
     let (id,): (i64,) = sqlx::query_as(
         "INSERT INTO users (tenant, username, username_key, email, email_key, password_hash, \
@@ -104,9 +99,7 @@ pub async fn find_by_username(db: &Db, tenant: &str, username: &str) -> StoreRes
 /// Users of `tenant` whose e-mail is one of `emails` (exact match).
 pub async fn find_by_emails(db: &Db, tenant: &str, emails: &[String]) -> StoreResult<Vec<User>> {
     let mut found = Vec::new();
-    let sql = format!(
-        "SELECT {USER_COLUMNS} FROM users WHERE tenant = $1 AND email_key = $2 AND email = $3"
-    );
+    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE tenant = $1 AND email_key = $2 AND email = $3");
     for email in emails {
         let user = sqlx::query_as::<_, User>(&sql)
             .bind(tenant)
@@ -126,10 +119,8 @@ pub async fn find_by_emails(db: &Db, tenant: &str, emails: &[String]) -> StoreRe
 
 /// The profile's full name of a user.
 pub async fn profile_name(db: &Db, user_id: i64) -> StoreResult<Option<String>> {
-    let row: Option<(String,)> = sqlx::query_as("SELECT name FROM profiles WHERE user_id = $1")
-        .bind(user_id)
-        .fetch_optional(db.pool())
-        .await?;
+    let row: Option<(String,)> =
+        sqlx::query_as("SELECT name FROM profiles WHERE user_id = $1").bind(user_id).fetch_optional(db.pool()).await?;
     Ok(row.map(|r| r.0))
 }
 
@@ -179,20 +170,15 @@ pub async fn audit(
 /// The user with id `id` in `tenant`.
 pub async fn find_by_id(db: &Db, tenant: &str, id: i64) -> StoreResult<Option<User>> {
     let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE tenant = $1 AND id = $2");
-    Ok(sqlx::query_as::<_, User>(&sql)
-        .bind(tenant)
-        .bind(id)
-        .fetch_optional(db.pool())
-        .await?)
+    Ok(sqlx::query_as::<_, User>(&sql).bind(tenant).bind(id).fetch_optional(db.pool()).await?)
 }
 
 /// The profile's year of birth.
 pub async fn year_of_birth(db: &Db, user_id: i64) -> StoreResult<Option<i64>> {
-    let row: Option<(Option<i64>,)> =
-        sqlx::query_as("SELECT year_of_birth FROM profiles WHERE user_id = $1")
-            .bind(user_id)
-            .fetch_optional(db.pool())
-            .await?;
+    let row: Option<(Option<i64>,)> = sqlx::query_as("SELECT year_of_birth FROM profiles WHERE user_id = $1")
+        .bind(user_id)
+        .fetch_optional(db.pool())
+        .await?;
     Ok(row.and_then(|r| r.0))
 }
 
@@ -241,12 +227,11 @@ pub async fn load_account(db: &Db, user: User) -> StoreResult<AccountRecord> {
     .fetch_optional(pool)
     .await?
     .unwrap_or_default();
-    let social_links = sqlx::query_as(
-        "SELECT platform, social_link FROM social_links WHERE user_id = $1 ORDER BY platform",
-    )
-    .bind(user.id)
-    .fetch_all(pool)
-    .await?;
+    let social_links =
+        sqlx::query_as("SELECT platform, social_link FROM social_links WHERE user_id = $1 ORDER BY platform")
+            .bind(user.id)
+            .fetch_all(pool)
+            .await?;
     let languages: Vec<(String,)> =
         sqlx::query_as("SELECT code FROM language_proficiencies WHERE user_id = $1 ORDER BY code")
             .bind(user.id)
@@ -258,17 +243,15 @@ pub async fn load_account(db: &Db, user: User) -> StoreResult<AccountRecord> {
     .bind(user.id)
     .fetch_all(pool)
     .await?;
-    let pending: Option<(String,)> =
-        sqlx::query_as("SELECT new_name FROM pending_name_changes WHERE user_id = $1")
+    let pending: Option<(String,)> = sqlx::query_as("SELECT new_name FROM pending_name_changes WHERE user_id = $1")
+        .bind(user.id)
+        .fetch_optional(pool)
+        .await?;
+    let secondary: Option<(String,)> =
+        sqlx::query_as("SELECT secondary_email FROM account_recovery WHERE user_id = $1 AND is_active = 1")
             .bind(user.id)
             .fetch_optional(pool)
             .await?;
-    let secondary: Option<(String,)> = sqlx::query_as(
-        "SELECT secondary_email FROM account_recovery WHERE user_id = $1 AND is_active = 1",
-    )
-    .bind(user.id)
-    .fetch_optional(pool)
-    .await?;
     Ok(AccountRecord {
         user,
         profile,
@@ -281,11 +264,7 @@ pub async fn load_account(db: &Db, user: User) -> StoreResult<AccountRecord> {
 }
 
 /// Users of `tenant` with any of `usernames` (exact), in id order.
-pub async fn find_by_usernames(
-    db: &Db,
-    tenant: &str,
-    usernames: &[&str],
-) -> StoreResult<Vec<User>> {
+pub async fn find_by_usernames(db: &Db, tenant: &str, usernames: &[&str]) -> StoreResult<Vec<User>> {
     let mut found = Vec::new();
     for name in usernames {
         if let Some(user) = find_by_username(db, tenant, name).await? {
@@ -296,4 +275,14 @@ pub async fn find_by_usernames(
     }
     found.sort_by_key(|u| u.id);
     Ok(found)
+}
+
+/// Grants `permission` to a user (idempotent).
+pub async fn grant_permission(db: &Db, user_id: i64, permission: &str) -> StoreResult<()> {
+    sqlx::query("INSERT INTO user_permissions (user_id, permission) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+        .bind(user_id)
+        .bind(permission)
+        .execute(db.pool())
+        .await?;
+    Ok(())
 }

@@ -16,14 +16,9 @@ impl Username {
     pub fn parse(raw: &str) -> Result<Username, InvalidValue> {
         let len = raw.chars().count();
         if len == 0 || len > 150 {
-            return Err(InvalidValue(format!(
-                "Username must be between 1 and 150 characters long: {raw:?}"
-            )));
+            return Err(InvalidValue(format!("Username must be between 1 and 150 characters long: {raw:?}")));
         }
-        if !raw
-            .chars()
-            .all(|c| c.is_alphanumeric() || "_.@+-".contains(c))
-        {
+        if !raw.chars().all(|c| c.is_alphanumeric() || "_.@+-".contains(c)) {
             return Err(InvalidValue(format!(
                 "Username may contain only letters, numbers and the characters _ . @ + -: {raw:?}"
             )));

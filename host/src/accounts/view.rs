@@ -27,21 +27,10 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestOrigin {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let header = |name: &str| {
-            parts
-                .headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-        };
+        let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
         Ok(RequestOrigin {
             scheme: header("x-forwarded-proto").unwrap_or_else(|| "http".into()),
-            host: parts
-                .headers
-                .get(header::HOST)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("localhost")
-                .to_owned(),
+            host: parts.headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("localhost").to_owned(),
         })
     }
 }
@@ -58,11 +47,7 @@ impl RequestOrigin {
 
 /// Whether the owner of `record` requires parental consent on `site`.
 pub fn requires_parental_consent(site: &Site, record: &AccountRecord) -> bool {
-    age::is_under(
-        record.profile.year_of_birth,
-        site.config.parental_consent_age_limit,
-        true,
-    )
+    age::is_under(record.profile.year_of_birth, site.config.parental_consent_age_limit, true)
 }
 
 fn empty_as_null(value: &Option<String>) -> Value {
@@ -73,48 +58,25 @@ fn empty_as_null(value: &Option<String>) -> Value {
 }
 
 fn text_or_null(value: &Option<String>) -> Value {
-    value
-        .as_ref()
-        .map_or(Value::Null, |v| Value::String(v.clone()))
+    value.as_ref().map_or(Value::Null, |v| Value::String(v.clone()))
 }
 
 /// The `profile_image` object: one URL per configured size.
-fn profile_image(
-    site: &Site,
-    record: &AccountRecord,
-    consent: bool,
-    origin: &RequestOrigin,
-) -> Value {
+fn profile_image(site: &Site, record: &AccountRecord, consent: bool, origin: &RequestOrigin) -> Value {
     let config = &site.config.profile_image;
-    let uploaded = record
-        .profile
-        .profile_image_uploaded_at
-        .filter(|_| !consent);
+    let uploaded = record.profile.profile_image_uploaded_at.filter(|_| !consent);
     let mut image = Map::new();
     image.insert("has_image".into(), Value::Bool(uploaded.is_some()));
     for (size_name, px) in &config.sizes {
         let url = match uploaded {
             Some(at) => {
-                let digest =
-                    Md5::digest(format!("{}{}", config.hash_seed, record.user.username).as_bytes());
-                let separator = if config.base_url.contains('?') {
-                    '&'
-                } else {
-                    '?'
-                };
-                format!(
-                    "{}{}_{px}.jpg{separator}v={}",
-                    config.base_url,
-                    hex(&digest),
-                    at / 1_000_000
-                )
+                let digest = Md5::digest(format!("{}{}", config.hash_seed, record.user.username).as_bytes());
+                let separator = if config.base_url.contains('?') { '&' } else { '?' };
+                format!("{}{}_{px}.jpg{separator}v={}", config.base_url, hex(&digest), at / 1_000_000)
             }
             None => format!("{}_{px}.png", config.default_image_url),
         };
-        image.insert(
-            format!("image_url_{size_name}"),
-            Value::String(origin.absolute(&url)),
-        );
+        image.insert(format!("image_url_{size_name}"), Value::String(origin.absolute(&url)));
     }
     Value::Object(image)
 }
@@ -132,48 +94,29 @@ fn extended_profile(site: &Site, record: &AccountRecord) -> Value {
 }
 
 /// Every key of the full ("admin") account object, computed for `record`.
-pub fn full_account(
-    site: &Site,
-    record: &AccountRecord,
-    origin: &RequestOrigin,
-) -> Map<String, Value> {
+pub fn full_account(site: &Site, record: &AccountRecord, origin: &RequestOrigin) -> Map<String, Value> {
     let p = &record.profile;
     let u = &record.user;
     let consent = requires_parental_consent(site, record);
     let privacy = visibility::effective_privacy(
         &site.config.account_visibility_configuration,
-        record
-            .privacy_preferences
-            .get("account_privacy")
-            .map(String::as_str),
+        record.privacy_preferences.get("account_privacy").map(String::as_str),
         consent,
     );
     let secondary_enabled = site.config.enable_secondary_email;
     let mut m = Map::new();
     m.insert("username".into(), json!(u.username));
     m.insert("account_privacy".into(), json!(privacy));
-    m.insert(
-        "profile_image".into(),
-        profile_image(site, record, consent, origin),
-    );
+    m.insert("profile_image".into(), profile_image(site, record, consent, origin));
     m.insert("bio".into(), empty_as_null(&p.bio));
     m.insert("course_certificates".into(), Value::Null);
     m.insert("country".into(), empty_as_null(&p.country));
     m.insert("date_joined".into(), json!(iso8601_seconds(u.date_joined)));
     m.insert(
         "language_proficiencies".into(),
-        Value::Array(
-            record
-                .languages
-                .iter()
-                .map(|c| json!({"code": c}))
-                .collect(),
-        ),
+        Value::Array(record.languages.iter().map(|c| json!({"code": c})).collect()),
     );
-    m.insert(
-        "level_of_education".into(),
-        empty_as_null(&p.level_of_education),
-    );
+    m.insert("level_of_education".into(), empty_as_null(&p.level_of_education));
     m.insert(
         "social_links".into(),
         Value::Array(
@@ -194,34 +137,17 @@ pub fn full_account(
     m.insert("state".into(), empty_as_null(&p.state));
     m.insert("goals".into(), text_or_null(&p.goals));
     m.insert("is_active".into(), json!(u.is_active));
-    m.insert(
-        "last_login".into(),
-        u.last_login.map_or(Value::Null, |t| json!(iso8601(t))),
-    );
+    m.insert("last_login".into(), u.last_login.map_or(Value::Null, |t| json!(iso8601(t))));
     m.insert("mailing_address".into(), text_or_null(&p.mailing_address));
     m.insert("requires_parental_consent".into(), json!(consent));
     m.insert(
         "secondary_email".into(),
-        if secondary_enabled {
-            text_or_null(&record.secondary_email)
-        } else {
-            Value::Null
-        },
+        if secondary_enabled { text_or_null(&record.secondary_email) } else { Value::Null },
     );
-    m.insert(
-        "secondary_email_enabled".into(),
-        if secondary_enabled {
-            json!(true)
-        } else {
-            Value::Null
-        },
-    );
+    m.insert("secondary_email_enabled".into(), if secondary_enabled { json!(true) } else { Value::Null });
     m.insert("year_of_birth".into(), json!(p.year_of_birth));
     m.insert("phone_number".into(), empty_as_null(&p.phone_number));
-    m.insert(
-        "pending_name_change".into(),
-        text_or_null(&record.pending_name_change),
-    );
+    m.insert("pending_name_change".into(), text_or_null(&record.pending_name_change));
     m
 }
 
@@ -235,12 +161,7 @@ pub struct ViewRequest {
 }
 
 /// The account object as `request`'s viewer may see it (visibility.md §2).
-pub fn account_for_viewer(
-    site: &Site,
-    record: &AccountRecord,
-    origin: &RequestOrigin,
-    request: ViewRequest,
-) -> Value {
+pub fn account_for_viewer(site: &Site, record: &AccountRecord, origin: &RequestOrigin, request: ViewRequest) -> Value {
     let config = &site.config.account_visibility_configuration;
     let mut full = full_account(site, record, origin);
     let owner = request.viewer_id == record.user.id;
@@ -248,22 +169,14 @@ pub fn account_for_viewer(
         config.admin_fields.clone()
     } else {
         let consent = requires_parental_consent(site, record);
-        let privacy = full
-            .get("account_privacy")
-            .and_then(Value::as_str)
-            .unwrap_or("private")
-            .to_owned();
+        let privacy = full.get("account_privacy").and_then(Value::as_str).unwrap_or("private").to_owned();
         let field_preferences: HashMap<&str, &str> = record
             .privacy_preferences
             .iter()
             .filter_map(|(k, v)| k.strip_prefix("visibility.").map(|f| (f, v.as_str())))
             .collect();
         let input = VisibilityInput {
-            viewer: if request.viewer_is_staff {
-                Viewer::Staff
-            } else {
-                Viewer::User
-            },
+            viewer: if request.viewer_is_staff { Viewer::Staff } else { Viewer::User },
             privacy: &privacy,
             field_preferences,
             requires_parental_consent: consent,

@@ -39,10 +39,7 @@ pub fn effective_privacy<'a>(
 }
 
 /// Open edX's built-in policy (visibility.md §2 step 3).
-pub fn builtin_visible_fields(
-    config: &VisibilityConfig,
-    input: &VisibilityInput<'_>,
-) -> Vec<String> {
+pub fn builtin_visible_fields(config: &VisibilityConfig, input: &VisibilityInput<'_>) -> Vec<String> {
     match input.privacy {
         "all_users" => config.bulk_shareable_fields.clone(),
         "custom" => {
@@ -75,44 +72,18 @@ mod tests {
     #[test]
     fn builtin_policy_matches_open_edx() {
         let config = VisibilityConfig::default();
-        assert_eq!(
-            builtin_visible_fields(&config, &input("all_users", &[])).len(),
-            11
-        );
-        assert_eq!(
-            builtin_visible_fields(&config, &input("private", &[])).len(),
-            3
-        );
-        assert_eq!(
-            builtin_visible_fields(&config, &input("something-else", &[])).len(),
-            3
-        );
+        assert_eq!(builtin_visible_fields(&config, &input("all_users", &[])).len(), 11);
+        assert_eq!(builtin_visible_fields(&config, &input("private", &[])).len(), 3);
+        assert_eq!(builtin_visible_fields(&config, &input("something-else", &[])).len(), 3);
         let custom = builtin_visible_fields(
             &config,
             &input(
                 "custom",
-                &[
-                    ("bio", "all_users"),
-                    ("name", "all_users"),
-                    ("email", "all_users"),
-                    ("country", "private"),
-                ],
+                &[("bio", "all_users"), ("name", "all_users"), ("email", "all_users"), ("country", "private")],
             ),
         );
-        assert_eq!(
-            custom,
-            [
-                "account_privacy",
-                "profile_image",
-                "username",
-                "bio",
-                "name"
-            ]
-        );
-        assert_eq!(
-            effective_privacy(&config, Some("all_users"), true),
-            "private"
-        );
+        assert_eq!(custom, ["account_privacy", "profile_image", "username", "bio", "name"]);
+        assert_eq!(effective_privacy(&config, Some("all_users"), true), "private");
         assert_eq!(effective_privacy(&config, None, false), "all_users");
     }
 }

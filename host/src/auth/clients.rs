@@ -13,13 +13,7 @@ pub struct OAuthClient {
 }
 
 /// Registers (or re-keys) a client of `tenant` acting as `user_id`.
-pub async fn upsert(
-    db: &Db,
-    tenant: &str,
-    client_id: &str,
-    secret: &str,
-    user_id: i64,
-) -> StoreResult<()> {
+pub async fn upsert(db: &Db, tenant: &str, client_id: &str, secret: &str, user_id: i64) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO oauth_clients (tenant, client_id, client_secret_hash, user_id, created) \
          VALUES ($1, $2, $3, $4, $5) \

@@ -27,20 +27,13 @@ fn failed(reason: &str) -> ApiError {
 /// Passes when `X-CSRFToken` matches the `csrftoken` cookie (masked or not)
 /// and, on HTTPS, the Origin or Referer is the site itself or a CORS origin.
 pub fn check(site: &Site, headers: &HeaderMap) -> ApiResult<()> {
-    if headers
-        .get("x-forwarded-proto")
-        .and_then(|v| v.to_str().ok())
-        == Some("https")
-    {
+    if headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()) == Some("https") {
         check_origin(site, headers)?;
     }
     let cookie_secret = cookie(headers, CSRF_COOKIE)
         .ok_or_else(|| failed("CSRF cookie not set."))
         .and_then(|c| unmask(c).ok_or_else(|| failed("CSRF cookie has incorrect length.")))?;
-    let sent = headers
-        .get(CSRF_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| failed("CSRF token missing."))?;
+    let sent = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).ok_or_else(|| failed("CSRF token missing."))?;
     let sent_secret = unmask(sent).ok_or_else(|| failed("CSRF token has incorrect length."))?;
     if bool::from(sent_secret.as_bytes().ct_eq(cookie_secret.as_bytes())) {
         Ok(())
@@ -57,22 +50,12 @@ fn check_origin(site: &Site, headers: &HeaderMap) -> ApiResult<()> {
         .ok_or_else(|| failed("Referer checking failed - no Referer."))?;
     let origin: String = source.splitn(4, '/').take(3).collect::<Vec<_>>().join("/");
     let host = origin.strip_prefix("https://").unwrap_or("");
-    let own = site
-        .config
-        .domains
-        .iter()
-        .any(|d| host.split(':').next() == Some(d.as_str()));
-    let listed = site
-        .config
-        .cors
-        .as_ref()
-        .is_some_and(|c| c.allowed_origins.contains(&origin));
+    let own = site.config.domains.iter().any(|d| host.split(':').next() == Some(d.as_str()));
+    let listed = site.config.cors.as_ref().is_some_and(|c| c.allowed_origins.contains(&origin));
     if own || listed {
         Ok(())
     } else {
-        Err(failed(&format!(
-            "Origin checking failed - {origin} does not match any trusted origins."
-        )))
+        Err(failed(&format!("Origin checking failed - {origin} does not match any trusted origins.")))
     }
 }
 
@@ -106,9 +89,7 @@ fn unmask(token: &str) -> Option<String> {
 
 fn random_chars(n: usize) -> Vec<u8> {
     let mut rng = rand::thread_rng();
-    (0..n)
-        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())])
-        .collect()
+    (0..n).map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())]).collect()
 }
 
 /// A masked 64-character token for `secret`.

@@ -76,9 +76,7 @@ pub struct Claims {
 impl Claims {
     /// The username the token speaks for.
     pub fn subject_username(&self) -> Option<&str> {
-        self.preferred_username
-            .as_deref()
-            .or(self.username.as_deref())
+        self.preferred_username.as_deref().or(self.username.as_deref())
     }
 }
 
@@ -150,23 +148,14 @@ const TOKEN_VERSION: &str = "1.2.0";
 impl SiteKeys {
     /// Prepares the keys of a site's `jwt` config.
     pub fn from_config(cfg: &JwtConfig) -> Result<SiteKeys, KeyError> {
-        let secrets = cfg
-            .secret_keys
-            .iter()
-            .map(|s| DecodingKey::from_secret(s.as_bytes()))
-            .collect();
-        let signing = cfg
-            .secret_keys
-            .first()
-            .map(|s| (EncodingKey::from_secret(s.as_bytes()), s.clone()));
+        let secrets = cfg.secret_keys.iter().map(|s| DecodingKey::from_secret(s.as_bytes())).collect();
+        let signing = cfg.secret_keys.first().map(|s| (EncodingKey::from_secret(s.as_bytes()), s.clone()));
         let mut public = Vec::new();
         if let Some(jwks) = &cfg.public_jwks {
             let set: JwkSet = serde_json::from_value(jwks.clone())
                 .map_err(|e| KeyError(format!("public_jwks is not a JWK set: {e}")))?;
             for (i, jwk) in set.keys.iter().enumerate() {
-                public.push(
-                    public_key(jwk).map_err(|e| KeyError(format!("public_jwks/keys/{i}: {e}")))?,
-                );
+                public.push(public_key(jwk).map_err(|e| KeyError(format!("public_jwks/keys/{i}: {e}")))?);
             }
         }
         Ok(SiteKeys {
@@ -209,11 +198,7 @@ impl SiteKeys {
             email_verified: subject.is_active,
             user_id: has("user_id").then_some(subject.user_id),
             email: has("email").then(|| subject.email.to_owned()),
-            name: if profile {
-                subject.name.map(str::to_owned)
-            } else {
-                None
-            },
+            name: if profile { subject.name.map(str::to_owned) } else { None },
             given_name: profile.then(String::new),
             family_name: profile.then(String::new),
             administrator: profile.then_some(subject.is_staff),
@@ -271,10 +256,7 @@ impl SiteKeys {
         }
         let claims = outcome?;
         if let Some(version) = &claims.version {
-            let major = version
-                .split('.')
-                .next()
-                .and_then(|m| m.parse::<u64>().ok());
+            let major = version.split('.').next().and_then(|m| m.parse::<u64>().ok());
             if major.is_none_or(|m| m > SUPPORTED_MAJOR) {
                 return Err(JwtError::Invalid);
             }
@@ -287,10 +269,7 @@ impl SiteKeys {
 
     /// Every secret of this site (to detect keys shared across tenants).
     pub fn secret_fingerprints(cfg: &JwtConfig) -> Vec<String> {
-        cfg.secret_keys
-            .iter()
-            .map(|s| hex(&Sha256::digest(s.as_bytes())))
-            .collect()
+        cfg.secret_keys.iter().map(|s| hex(&Sha256::digest(s.as_bytes()))).collect()
     }
 }
 
@@ -303,16 +282,12 @@ fn public_key(jwk: &Jwk) -> Result<PublicKey, String> {
             ref other => return Err(format!("unsupported curve {other:?}")),
         },
         AlgorithmParameters::OctetKeyPair(_) => KeyFamily::Ed25519,
-        AlgorithmParameters::OctetKey(_) => {
-            return Err("symmetric keys belong in secret_keys, not public_jwks".into())
-        }
+        AlgorithmParameters::OctetKey(_) => return Err("symmetric keys belong in secret_keys, not public_jwks".into()),
     };
     let alg = match jwk.common.key_algorithm {
-        Some(ka) => Some(
-            ka.to_string()
-                .parse::<Algorithm>()
-                .map_err(|_| format!("algorithm {ka} cannot verify signatures"))?,
-        ),
+        Some(ka) => {
+            Some(ka.to_string().parse::<Algorithm>().map_err(|_| format!("algorithm {ka} cannot verify signatures"))?)
+        }
         None => None,
     };
     if let Some(a) = alg {
@@ -321,12 +296,7 @@ fn public_key(jwk: &Jwk) -> Result<PublicKey, String> {
         }
     }
     let key = DecodingKey::from_jwk(jwk).map_err(|e| e.to_string())?;
-    Ok(PublicKey {
-        kid: jwk.common.key_id.clone(),
-        alg,
-        family,
-        key,
-    })
+    Ok(PublicKey { kid: jwk.common.key_id.clone(), alg, family, key })
 }
 
 /// A stable 32-hex-character pseudonymous id, like edX's anonymous user id.

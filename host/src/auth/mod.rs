@@ -54,10 +54,7 @@ pub struct MaybeAuthenticated(pub Option<Authenticated>);
 impl FromRequestParts<AppState> for Authenticated {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let MaybeAuthenticated(auth) = MaybeAuthenticated::from_request_parts(parts, state).await?;
         let auth = auth.ok_or_else(ApiError::not_authenticated)?;
         if auth.claims.is_restricted {
@@ -70,10 +67,7 @@ impl FromRequestParts<AppState> for Authenticated {
 impl FromRequestParts<AppState> for MaybeAuthenticated {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         if let Some(done) = parts.extensions.get::<MaybeAuthenticated>() {
             return Ok(done.clone());
         }
@@ -85,11 +79,7 @@ impl FromRequestParts<AppState> for MaybeAuthenticated {
     }
 }
 
-async fn authenticate(
-    state: &AppState,
-    site: &Site,
-    parts: &Parts,
-) -> ApiResult<Option<Authenticated>> {
+async fn authenticate(state: &AppState, site: &Site, parts: &Parts) -> ApiResult<Option<Authenticated>> {
     if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
         let value = value.to_str().unwrap_or("");
         let mut words = value.split_whitespace();
@@ -122,10 +112,7 @@ async fn authenticate(
     if is_unsafe(&parts.method) {
         csrf::check(site, &parts.headers)?;
     }
-    Ok(Some(Authenticated {
-        scheme: Scheme::Cookie,
-        ..auth
-    }))
+    Ok(Some(Authenticated { scheme: Scheme::Cookie, ..auth }))
 }
 
 /// Why a token did not authenticate anyone.
@@ -150,27 +137,18 @@ async fn verify(state: &AppState, site: &Site, token: &str) -> Result<Authentica
     if user.tokens_revoked_at.is_some_and(|at| claims.iat <= at) {
         return Err(Refusal::Revoked);
     }
-    Ok(Authenticated {
-        user,
-        claims,
-        scheme: Scheme::Jwt,
-    })
+    Ok(Authenticated { user, claims, scheme: Scheme::Jwt })
 }
 
 fn header_error(scheme: Scheme, missing: bool) -> ApiError {
     match (scheme, missing) {
-        (Scheme::Bearer, true) => bearer_error(
-            "token_not_provided",
-            "Invalid token header. No credentials provided.",
-        ),
-        (Scheme::Bearer, false) => bearer_error(
-            "token_malformed",
-            "Invalid token header. Token string should not contain spaces.",
-        ),
-        (_, true) => ApiError::detail(
-            StatusCode::UNAUTHORIZED,
-            "Invalid Authorization header. No credentials provided.",
-        ),
+        (Scheme::Bearer, true) => bearer_error("token_not_provided", "Invalid token header. No credentials provided."),
+        (Scheme::Bearer, false) => {
+            bearer_error("token_malformed", "Invalid token header. Token string should not contain spaces.")
+        }
+        (_, true) => {
+            ApiError::detail(StatusCode::UNAUTHORIZED, "Invalid Authorization header. No credentials provided.")
+        }
         (_, false) => ApiError::detail(
             StatusCode::UNAUTHORIZED,
             "Invalid Authorization header. Credentials string should not contain spaces.",
@@ -184,39 +162,27 @@ fn token_error(scheme: Scheme, refusal: &Refusal) -> ApiError {
     }
     if scheme == Scheme::Bearer {
         return match refusal {
-            Refusal::Token(JwtError::Expired) => bearer_error(
-                "token_expired",
-                "The provided access token has expired and is no longer valid.",
-            ),
-            _ => bearer_error(
-                "token_nonexistent",
-                "The provided access token does not match any valid tokens.",
-            ),
+            Refusal::Token(JwtError::Expired) => {
+                bearer_error("token_expired", "The provided access token has expired and is no longer valid.")
+            }
+            _ => bearer_error("token_nonexistent", "The provided access token does not match any valid tokens."),
         };
     }
     let text = match refusal {
         Refusal::Token(JwtError::Expired) => "Token has expired.",
         Refusal::Token(JwtError::Undecodable) => "Error decoding token.",
-        Refusal::Token(JwtError::NoUsername) => {
-            "JWT must include a preferred_username or username claim!"
-        }
+        Refusal::Token(JwtError::NoUsername) => "JWT must include a preferred_username or username claim!",
         _ => "Invalid token.",
     };
     ApiError::detail(StatusCode::UNAUTHORIZED, text)
 }
 
 fn bearer_error(code: &str, message: &str) -> ApiError {
-    ApiError::json(
-        StatusCode::UNAUTHORIZED,
-        json!({"error_code": code, "developer_message": message}),
-    )
+    ApiError::json(StatusCode::UNAUTHORIZED, json!({"error_code": code, "developer_message": message}))
 }
 
 fn is_unsafe(method: &Method) -> bool {
-    !matches!(
-        *method,
-        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
-    )
+    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE)
 }
 
 /// The value of cookie `name` in the request's Cookie headers.

@@ -34,10 +34,7 @@ pub fn hash(password: &str) -> String {
 pub fn unusable() -> String {
     let mut bytes = [0u8; 20];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
-    format!(
-        "!{}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-    )
+    format!("!{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
 }
 
 /// Whether a stored hash can ever verify a password.
@@ -60,19 +57,14 @@ pub fn verify(password: &str, stored: &str) -> Verified {
         };
     }
     if let Some(rest) = stored.strip_prefix("pbkdf2_sha256$") {
-        return if verify_django_pbkdf2(password, rest) {
-            Verified::YesRehash
-        } else {
-            Verified::No
-        };
+        return if verify_django_pbkdf2(password, rest) { Verified::YesRehash } else { Verified::No };
     }
     Verified::No
 }
 
 fn verify_django_pbkdf2(password: &str, rest: &str) -> bool {
     let mut parts = rest.splitn(3, '$');
-    let (Some(iterations), Some(salt), Some(expected)) = (parts.next(), parts.next(), parts.next())
-    else {
+    let (Some(iterations), Some(salt), Some(expected)) = (parts.next(), parts.next(), parts.next()) else {
         return false;
     };
     let Ok(iterations) = iterations.parse::<u32>() else {
@@ -110,10 +102,8 @@ mod tests {
         // with 1000 iterations, recomputed here so the test does not depend on Django.
         let mut out = [0u8; 32];
         pbkdf2::pbkdf2_hmac::<sha2::Sha256>(b"edx", b"abcdefghijklmnop", 1000, &mut out);
-        let stored = format!(
-            "pbkdf2_sha256$1000$abcdefghijklmnop${}",
-            base64::engine::general_purpose::STANDARD.encode(out)
-        );
+        let stored =
+            format!("pbkdf2_sha256$1000$abcdefghijklmnop${}", base64::engine::general_purpose::STANDARD.encode(out));
         assert_eq!(verify("edx", &stored), Verified::YesRehash);
         assert_eq!(verify("edX", &stored), Verified::No);
     }

@@ -30,10 +30,7 @@ fn invalid_client() -> ApiError {
 }
 
 fn invalid_request(description: &str) -> ApiError {
-    oauth_error(
-        StatusCode::BAD_REQUEST,
-        json!({"error": "invalid_request", "error_description": description}),
-    )
+    oauth_error(StatusCode::BAD_REQUEST, json!({"error": "invalid_request", "error_description": description}))
 }
 
 /// The token endpoint.
@@ -46,12 +43,8 @@ pub async fn access_token(
     let form: HashMap<String, String> = form_urlencoded::parse(&body.bytes).into_owned().collect();
     let field = |k: &str| form.get(k).map(String::as_str).filter(|v| !v.is_empty());
     let basic = basic_credentials(&headers);
-    let client_id = field("client_id")
-        .map(str::to_owned)
-        .or_else(|| basic.as_ref().map(|b| b.0.clone()));
-    let client_secret = field("client_secret")
-        .map(str::to_owned)
-        .or_else(|| basic.as_ref().map(|b| b.1.clone()));
+    let client_id = field("client_id").map(str::to_owned).or_else(|| basic.as_ref().map(|b| b.0.clone()));
+    let client_secret = field("client_secret").map(str::to_owned).or_else(|| basic.as_ref().map(|b| b.1.clone()));
     let grant_type = field("grant_type").ok_or_else(|| invalid_request("Missing grant type."))?;
 
     let (user, scopes, grant) = match grant_type {
@@ -60,28 +53,19 @@ pub async fn access_token(
                 return Err(invalid_client());
             };
             let client = authenticate_client(&state, &site, &id, Some(&secret)).await?;
-            let user = users::find_by_id(&state.db, &site.tenant, client.user_id)
-                .await?
-                .ok_or_else(invalid_client)?;
+            let user = users::find_by_id(&state.db, &site.tenant, client.user_id).await?.ok_or_else(invalid_client)?;
             (user, CLIENT_SCOPES, "client-credentials")
         }
         "password" => {
             let id = client_id.ok_or_else(invalid_client)?;
             authenticate_client(&state, &site, &id, client_secret.as_deref()).await?;
             let (Some(username), Some(pw)) = (field("username"), form.get("password")) else {
-                return Err(invalid_request(
-                    "Request is missing username or password parameter.",
-                ));
+                return Err(invalid_request("Request is missing username or password parameter."));
             };
             let user = password_login(&state, &site, username, pw).await?;
             (user, PASSWORD_SCOPES, "password")
         }
-        _ => {
-            return Err(oauth_error(
-                StatusCode::BAD_REQUEST,
-                json!({"error": "unsupported_grant_type"}),
-            ))
-        }
+        _ => return Err(oauth_error(StatusCode::BAD_REQUEST, json!({"error": "unsupported_grant_type"}))),
     };
 
     let name = users::profile_name(&state.db, user.id).await?;
@@ -94,10 +78,12 @@ pub async fn access_token(
         is_staff: user.is_staff,
         is_superuser: user.is_superuser,
     };
-    let token = site
-        .keys
-        .issue(&subject, scopes, grant, None)
-        .ok_or_else(|| oauth_error(StatusCode::BAD_REQUEST, json!({"error": "unsupported_grant_type", "error_description": "This site has no signing key."})))?;
+    let token = site.keys.issue(&subject, scopes, grant, None).ok_or_else(|| {
+        oauth_error(
+            StatusCode::BAD_REQUEST,
+            json!({"error": "unsupported_grant_type", "error_description": "This site has no signing key."}),
+        )
+    })?;
     Ok(Json(json!({
         "access_token": token,
         "token_type": "JWT",
@@ -112,9 +98,7 @@ async fn authenticate_client(
     client_id: &str,
     secret: Option<&str>,
 ) -> ApiResult<clients::OAuthClient> {
-    let client = clients::find(&state.db, &site.tenant, client_id)
-        .await?
-        .ok_or_else(invalid_client)?;
+    let client = clients::find(&state.db, &site.tenant, client_id).await?.ok_or_else(invalid_client)?;
     if let Some(secret) = secret {
         if password::verify(secret, &client.client_secret_hash) == password::Verified::No {
             return Err(invalid_client());
@@ -124,26 +108,17 @@ async fn authenticate_client(
 }
 
 /// Checks a username and password; rehashes a legacy hash on success.
-async fn password_login(
-    state: &AppState,
-    site: &Site,
-    username: &str,
-    pw: &str,
-) -> ApiResult<User> {
+async fn password_login(state: &AppState, site: &Site, username: &str, pw: &str) -> ApiResult<User> {
     let invalid_grant = || {
         oauth_error(
             StatusCode::BAD_REQUEST,
             json!({"error": "invalid_grant", "error_description": "Invalid credentials given."}),
         )
     };
-    let user = users::find_by_username(&state.db, &site.tenant, username)
-        .await?
-        .ok_or_else(invalid_grant)?;
+    let user = users::find_by_username(&state.db, &site.tenant, username).await?.ok_or_else(invalid_grant)?;
     match password::verify(pw, &user.password_hash) {
         password::Verified::No => return Err(invalid_grant()),
-        password::Verified::YesRehash => {
-            users::set_password_hash(&state.db, user.id, &password::hash(pw)).await?
-        }
+        password::Verified::YesRehash => users::set_password_hash(&state.db, user.id, &password::hash(pw)).await?,
         password::Verified::Yes => {}
     }
     users::touch_last_login(&state.db, user.id).await?;
@@ -157,15 +132,9 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     if !scheme.eq_ignore_ascii_case("basic") {
         return None;
     }
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(encoded.trim())
-        .ok()?;
+    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
     let text = String::from_utf8(decoded).ok()?;
     let (id, secret) = text.split_once(':')?;
-    let decode = |s: &str| {
-        form_urlencoded::parse(format!("v={s}").as_bytes())
-            .next()
-            .map(|(_, v)| v.into_owned())
-    };
+    let decode = |s: &str| form_urlencoded::parse(format!("v={s}").as_bytes()).next().map(|(_, v)| v.into_owned());
     Some((decode(id)?, decode(secret)?))
 }

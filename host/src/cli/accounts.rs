@@ -79,15 +79,9 @@ pub async fn create_client(common: &CommonArgs, args: CreateClient) -> anyhow::R
     let user = find_by_username(&db, &site.tenant, &args.username)
         .await?
         .ok_or_else(|| anyhow!("no user {:?} in tenant {:?}", args.username, site.tenant))?;
-    clients::upsert(
-        &db,
-        &site.tenant,
-        &args.client_id,
-        &args.client_secret,
-        user.id,
-    )
-    .await
-    .context("cannot store the client")?;
+    clients::upsert(&db, &site.tenant, &args.client_id, &args.client_secret, user.id)
+        .await
+        .context("cannot store the client")?;
     db.close().await;
     println!("{}", args.client_id);
     Ok(ExitCode::SUCCESS)
@@ -125,13 +119,33 @@ pub async fn issue_token(common: &CommonArgs, args: IssueToken) -> anyhow::Resul
     };
     let token = site
         .keys
-        .issue(
-            &subject,
-            &["read", "write", "email", "profile", "user_id"],
-            "",
-            args.expires_in,
-        )
+        .issue(&subject, &["read", "write", "email", "profile", "user_id"], "", args.expires_in)
         .ok_or_else(|| anyhow!("site {} has no secret key to sign with", site.id))?;
     println!("{token}");
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Debug, Args)]
+pub struct GrantPermission {
+    #[arg(long)]
+    site: String,
+    #[arg(long)]
+    username: String,
+    /// The permission, e.g. student.can_deactivate_users.
+    #[arg(long)]
+    permission: String,
+}
+
+/// Grants a permission to a user.
+pub async fn grant_permission(common: &CommonArgs, args: GrantPermission) -> anyhow::Result<ExitCode> {
+    let registry = load_sites(common)?;
+    let site = find_site(&registry, &args.site)?;
+    let db = open_db(common).await?;
+    let user = find_by_username(&db, &site.tenant, &args.username)
+        .await?
+        .ok_or_else(|| anyhow!("no user {:?} in tenant {:?}", args.username, site.tenant))?;
+    crate::accounts::store::grant_permission(&db, user.id, &args.permission).await.context("cannot grant")?;
+    db.close().await;
+    println!("{} now has {}", args.username, args.permission);
     Ok(ExitCode::SUCCESS)
 }

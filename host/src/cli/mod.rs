@@ -29,28 +29,13 @@ pub struct Cli {
 #[derive(Debug, Clone, Args)]
 pub struct CommonArgs {
     /// Address to listen on.
-    #[arg(
-        long,
-        global = true,
-        env = "USERAPI_BIND",
-        default_value = "127.0.0.1:8000"
-    )]
+    #[arg(long, global = true, env = "USERAPI_BIND", default_value = "127.0.0.1:8000")]
     pub bind: String,
     /// Database URL: sqlite://PATH, sqlite::memory: or postgres://...
-    #[arg(
-        long,
-        global = true,
-        env = "USERAPI_DATABASE_URL",
-        default_value = "sqlite://userapi.db"
-    )]
+    #[arg(long, global = true, env = "USERAPI_DATABASE_URL", default_value = "sqlite://userapi.db")]
     pub database: String,
     /// Directory of site configuration files.
-    #[arg(
-        long,
-        global = true,
-        env = "USERAPI_SITES_DIR",
-        default_value = "site-config"
-    )]
+    #[arg(long, global = true, env = "USERAPI_SITES_DIR", default_value = "site-config")]
     pub sites: PathBuf,
     /// Log format: pretty or json (default: pretty on a terminal, json otherwise).
     #[arg(long, global = true, env = "USERAPI_LOG")]
@@ -98,6 +83,8 @@ pub enum SitesCommand {
 pub enum UsersCommand {
     /// Create an account (user + profile); prints the new id.
     Create(accounts::CreateUser),
+    /// Grant a permission, e.g. student.can_deactivate_users.
+    Grant(accounts::GrantPermission),
 }
 
 #[derive(Debug, Subcommand)]
@@ -120,14 +107,8 @@ pub fn init_logging(format: Option<&str>) {
         Some(f) => f.eq_ignore_ascii_case("json"),
         None => !std::io::stderr().is_terminal(),
     };
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = if json {
-        builder.json().flatten_event(true).try_init()
-    } else {
-        builder.try_init()
-    };
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = if json { builder.json().flatten_event(true).try_init() } else { builder.try_init() };
 }
 
 /// Runs a parsed command line.
@@ -141,26 +122,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("migrations applied");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Sites {
-            command: SitesCommand::Check,
-        } => Ok(sites::check(&common)),
-        Command::Users {
-            command: UsersCommand::Create(args),
-        } => accounts::create_user(&common, args).await,
-        Command::Clients {
-            command: ClientsCommand::Create(args),
-        } => accounts::create_client(&common, args).await,
-        Command::Tokens {
-            command: TokensCommand::Issue(args),
-        } => accounts::issue_token(&common, args).await,
+        Command::Sites { command: SitesCommand::Check } => Ok(sites::check(&common)),
+        Command::Users { command: UsersCommand::Create(args) } => accounts::create_user(&common, args).await,
+        Command::Users { command: UsersCommand::Grant(args) } => accounts::grant_permission(&common, args).await,
+        Command::Clients { command: ClientsCommand::Create(args) } => accounts::create_client(&common, args).await,
+        Command::Tokens { command: TokensCommand::Issue(args) } => accounts::issue_token(&common, args).await,
     }
 }
 
 /// Connects to the database and applies migrations.
 async fn open_db(common: &CommonArgs) -> anyhow::Result<Db> {
-    let db = Db::connect(&common.database)
-        .await
-        .with_context(|| format!("cannot open {}", common.database))?;
+    let db = Db::connect(&common.database).await.with_context(|| format!("cannot open {}", common.database))?;
     db.migrate().await.context("cannot apply migrations")?;
     Ok(db)
 }
@@ -172,8 +144,5 @@ fn load_sites(common: &CommonArgs) -> anyhow::Result<SiteRegistry> {
 
 /// The site named by id or domain.
 fn find_site(registry: &SiteRegistry, name: &str) -> anyhow::Result<Arc<Site>> {
-    registry
-        .current()
-        .by_name(name)
-        .ok_or_else(|| anyhow::anyhow!("no site with id or domain {name:?}"))
+    registry.current().by_name(name).ok_or_else(|| anyhow::anyhow!("no site with id or domain {name:?}"))
 }

@@ -13,68 +13,62 @@ use crate::metrics::Metrics;
 pub async fn run(common: &CommonArgs) -> anyhow::Result<()> {
     let sites = Arc::new(load_sites(common)?);
     let db = open_db(common).await?;
+    crate::retirement::states::sync(&db, &sites.current()).await.context("cannot apply the retirement states")?;
     let state = AppState {
         db: db.clone(),
         sites: Arc::clone(&sites),
         metrics: Arc::new(Metrics::default()),
         max_body_bytes: common.max_body_bytes,
     };
-    let listener = TcpListener::bind(&common.bind)
-        .await
-        .with_context(|| format!("cannot bind {}", common.bind))?;
+    let listener = TcpListener::bind(&common.bind).await.with_context(|| format!("cannot bind {}", common.bind))?;
     let addr = listener.local_addr()?;
-    spawn_reload_on_sighup(state.clone());
+    let shutdown = shutdown_signal()?;
+    spawn_reload_on_sighup(state.clone())?;
     tracing::info!(%addr, sites = sites.current().all().len(), "serving");
     // Scripts and the test harness read the address from this line.
     println!("listening on http://{addr}");
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await?;
     db.close().await;
     tracing::info!("stopped");
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves on SIGINT or SIGTERM. The handlers are installed when this is
+/// called, not when the future is first polled, so a signal that arrives
+/// right after start-up is never fatal.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    #[cfg(unix)]
+    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+    Ok(async move {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = term.recv() => {},
+            _ = int.recv() => {},
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
-    tracing::info!("shutting down: draining in-flight requests");
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down: draining in-flight requests");
+    })
 }
 
-fn spawn_reload_on_sighup(state: AppState) {
+/// Reloads the sites on every SIGHUP. The handler is installed before this
+/// returns, so an early SIGHUP never takes its default action (exit).
+fn spawn_reload_on_sighup(state: AppState) -> anyhow::Result<()> {
     #[cfg(unix)]
-    tokio::spawn(async move {
-        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-        else {
-            return;
-        };
-        while hup.recv().await.is_some() {
-            match state.sites.reload() {
-                Ok(set) => {
-                    state.metrics.observe_reload(true);
-                    tracing::info!(sites = set.all().len(), "sites reloaded on SIGHUP");
-                }
-                Err(e) => {
-                    state.metrics.observe_reload(false);
-                    tracing::warn!(error = %e, "site reload refused; the previous sites keep serving");
+    {
+        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+        tokio::spawn(async move {
+            while hup.recv().await.is_some() {
+                match crate::app::reload_sites(&state).await {
+                    Ok(ids) => tracing::info!(sites = ?ids, "sites reloaded on SIGHUP"),
+                    Err(reasons) => {
+                        tracing::warn!(errors = ?reasons, "site reload refused; the previous sites keep serving")
+                    }
                 }
             }
-        }
-    });
+        });
+    }
+    Ok(())
 }

@@ -21,10 +21,7 @@ impl MessagePair {
     /// A pair whose two messages are the same text.
     pub fn same(text: impl Into<String>) -> Self {
         let text = text.into();
-        MessagePair {
-            developer_message: text.clone(),
-            user_message: Some(text),
-        }
+        MessagePair { developer_message: text.clone(), user_message: Some(text) }
     }
 
     fn to_json(&self) -> Value {
@@ -94,18 +91,8 @@ impl ApiError {
     }
 
     /// A developer/user message pair with `status`.
-    pub fn messages(
-        status: StatusCode,
-        developer: impl Into<String>,
-        user: Option<String>,
-    ) -> Self {
-        Self::new(
-            status,
-            ErrorBody::Messages(MessagePair {
-                developer_message: developer.into(),
-                user_message: user,
-            }),
-        )
+    pub fn messages(status: StatusCode, developer: impl Into<String>, user: Option<String>) -> Self {
+        Self::new(status, ErrorBody::Messages(MessagePair { developer_message: developer.into(), user_message: user }))
     }
 
     /// 400 with one entry per failing field.
@@ -125,10 +112,7 @@ impl ApiError {
 
     /// 400: the body is not valid JSON (errors.md §1.1).
     pub fn json_parse(message: impl std::fmt::Display) -> Self {
-        Self::detail(
-            StatusCode::BAD_REQUEST,
-            format!("JSON parse error - {message}"),
-        )
+        Self::detail(StatusCode::BAD_REQUEST, format!("JSON parse error - {message}"))
     }
 
     /// 415 for a content type the route does not read.
@@ -150,20 +134,13 @@ impl ApiError {
 
     /// 405 for a method the route does not serve.
     pub fn method_not_allowed(method: &str) -> Self {
-        Self::detail(
-            StatusCode::METHOD_NOT_ALLOWED,
-            format!("Method \"{method}\" not allowed."),
-        )
+        Self::detail(StatusCode::METHOD_NOT_ALLOWED, format!("Method \"{method}\" not allowed."))
     }
 
     /// 500: logged in full, answered with a short description.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error");
-        Self::messages(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Internal server error.",
-            None,
-        )
+        Self::messages(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error.", None)
     }
 }
 
@@ -179,8 +156,7 @@ impl IntoResponse for ApiError {
             ErrorBody::Detail(d) => Some(json!({ "detail": d })),
             ErrorBody::Messages(m) => Some(m.to_json()),
             ErrorBody::FieldErrors(f) => {
-                let map: serde_json::Map<String, Value> =
-                    f.iter().map(|(k, v)| (k.clone(), v.to_json())).collect();
+                let map: serde_json::Map<String, Value> = f.iter().map(|(k, v)| (k.clone(), v.to_json())).collect();
                 Some(json!({ "field_errors": map }))
             }
             ErrorBody::JsonString(s) => Some(Value::String(s.clone())),
@@ -190,15 +166,9 @@ impl IntoResponse for ApiError {
         let bytes = body.map(|b| b.to_string()).unwrap_or_default();
         let mut response = (self.status, bytes).into_response();
         let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         if self.status == StatusCode::UNAUTHORIZED {
-            headers.insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("JWT realm=\"api\""),
-            );
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("JWT realm=\"api\""));
         }
         response
     }

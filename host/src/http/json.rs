@@ -21,25 +21,15 @@ impl FromRequest<AppState> for RawBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let content_type = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+        let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::payload_too_large(state.max_body_bytes)
             } else {
-                ApiError::detail(
-                    StatusCode::BAD_REQUEST,
-                    format!("Could not read the request body: {rejection}"),
-                )
+                ApiError::detail(StatusCode::BAD_REQUEST, format!("Could not read the request body: {rejection}"))
             }
         })?;
-        Ok(RawBody {
-            content_type,
-            bytes,
-        })
+        Ok(RawBody { content_type, bytes })
     }
 }
 
@@ -58,9 +48,7 @@ impl RawBody {
     pub fn json<T: DeserializeOwned>(&self, accepted: &[&str]) -> Result<T, ApiError> {
         let media = self.media_type();
         if !accepted.contains(&media.as_str()) {
-            return Err(ApiError::unsupported_media_type(
-                self.content_type.as_deref().unwrap_or(""),
-            ));
+            return Err(ApiError::unsupported_media_type(self.content_type.as_deref().unwrap_or("")));
         }
         parse_json(&self.bytes)
     }

@@ -15,11 +15,8 @@ use crate::http::error::ApiError;
 /// Refuses a declared Content-Length over the limit before reading anything
 /// (streamed bodies are cut by the extractor's limit, also as 413).
 pub async fn limit_body(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let declared =
+        req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > state.max_body_bytes as u64) {
         return ApiError::payload_too_large(state.max_body_bytes).into_response();
     }
@@ -31,16 +28,13 @@ pub async fn limit_body(State(state): State<AppState>, req: Request, next: Next)
 pub async fn framework_answers(req: Request, next: Next) -> Response {
     let method = req.method().clone();
     let response = next.run(req).await;
-    if response.status() != StatusCode::METHOD_NOT_ALLOWED
-        || response.headers().contains_key(header::CONTENT_TYPE)
-    {
+    if response.status() != StatusCode::METHOD_NOT_ALLOWED || response.headers().contains_key(header::CONTENT_TYPE) {
         return response;
     }
     let allow = response.headers().get(header::ALLOW).cloned();
     if method == Method::OPTIONS {
         let mut ok =
-            axum::Json(json!({"renders": ["application/json"], "parses": ["application/json"]}))
-                .into_response();
+            axum::Json(json!({"renders": ["application/json"], "parses": ["application/json"]})).into_response();
         if let Some(allow) = allow {
             ok.headers_mut().insert(header::ALLOW, allow);
         }
@@ -69,20 +63,14 @@ pub async fn record_metrics(State(state): State<AppState>, req: Request, next: N
     let start = Instant::now();
     let method = req.method().clone();
     let response = next.run(req).await;
-    state
-        .metrics
-        .observe_request(method.as_str(), response.status().as_u16(), start.elapsed());
+    state.metrics.observe_request(method.as_str(), response.status().as_u16(), start.elapsed());
     response
 }
 
 /// `{username}` path segments match `[\w .@_+-]+` (accounts.md §1); any other
 /// segment is answered as if no route matched.
 pub fn check_username_segment(username: &str) -> Result<(), ApiError> {
-    if !username.is_empty()
-        && username
-            .chars()
-            .all(|c| c.is_alphanumeric() || "_ .@+-".contains(c))
-    {
+    if !username.is_empty() && username.chars().all(|c| c.is_alphanumeric() || "_ .@+-".contains(c)) {
         Ok(())
     } else {
         Err(no_route())

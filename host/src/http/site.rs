@@ -33,11 +33,7 @@ pub async fn resolve_site(State(state): State<AppState>, mut req: Request, next:
             req.extensions_mut().insert(CurrentSite(site));
             next.run(req).await
         }
-        None => ApiError::json(
-            StatusCode::NOT_FOUND,
-            json!({"developer_message": "unknown site"}),
-        )
-        .into_response(),
+        None => ApiError::json(StatusCode::NOT_FOUND, json!({"developer_message": "unknown site"})).into_response(),
     }
 }
 

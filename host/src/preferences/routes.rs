@@ -21,14 +21,8 @@ use crate::http::site::CurrentSite;
 /// The preferences routes, to be merged into the app router.
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route(
-            "/api/user/v1/preferences/{username}",
-            get(get_all).patch(patch_all),
-        )
-        .route(
-            "/api/user/v1/preferences/{username}/{key}",
-            get(get_one).put(put_one).delete(delete_one),
-        )
+        .route("/api/user/v1/preferences/{username}", get(get_all).patch(patch_all))
+        .route("/api/user/v1/preferences/{username}/{key}", get(get_one).put(put_one).delete(delete_one))
         .route("/api/user/v1/preferences/time_zones/", get(time_zones))
         .route("/user_api/v1/preferences/time_zones/", get(time_zones))
         .route("/api/user/v1/preferences/email_opt_in/", post(email_opt_in))
@@ -43,11 +37,8 @@ async fn get_all(
 ) -> ApiResult<Json<Value>> {
     check_username_segment(&username)?;
     let user = service::target(&state.db, &site, &auth.user, &username, Access::Read).await?;
-    let prefs: Map<String, Value> = store::all(&state.db, user.id)
-        .await?
-        .into_iter()
-        .map(|(k, v)| (k, Value::String(v)))
-        .collect();
+    let prefs: Map<String, Value> =
+        store::all(&state.db, user.id).await?.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
     Ok(Json(Value::Object(prefs)))
 }
 
@@ -60,11 +51,7 @@ async fn patch_all(
 ) -> ApiResult<StatusCode> {
     check_username_segment(&username)?;
     let user = service::target(&state.db, &site, &auth.user, &username, Access::Write).await?;
-    let patch: Value = if body.bytes.is_empty() {
-        Value::Null
-    } else {
-        body.json(MERGE_PATCH)?
-    };
+    let patch: Value = if body.bytes.is_empty() { Value::Null } else { body.json(MERGE_PATCH)? };
     service::update(&state.db, &site, &user, &patch).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -77,9 +64,7 @@ async fn get_one(
 ) -> ApiResult<Json<Value>> {
     check_detail_path(&username, &key)?;
     let user = service::target(&state.db, &site, &auth.user, &username, Access::Read).await?;
-    let value = store::get(&state.db, user.id, &key)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
+    let value = store::get(&state.db, user.id, &key).await?.ok_or_else(ApiError::not_found)?;
     Ok(Json(Value::String(value)))
 }
 
@@ -92,11 +77,7 @@ async fn put_one(
 ) -> ApiResult<StatusCode> {
     check_detail_path(&username, &key)?;
     let user = service::target(&state.db, &site, &auth.user, &username, Access::Write).await?;
-    let value: Value = if body.bytes.is_empty() {
-        Value::Null
-    } else {
-        body.json(JSON)?
-    };
+    let value: Value = if body.bytes.is_empty() { Value::Null } else { body.json(JSON)? };
     service::set_one(&state.db, &site, &user, &key, &value).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -126,12 +107,8 @@ fn check_detail_path(username: &str, key: &str) -> ApiResult<()> {
 }
 
 /// `GET …/preferences/time_zones/?country_code=XX`: no authentication needed.
-async fn time_zones(
-    Query(query): Query<HashMap<String, String>>,
-) -> Json<Vec<timezones::TimeZoneEntry>> {
-    Json(timezones::country_time_zones(
-        query.get("country_code").map(String::as_str),
-    ))
+async fn time_zones(Query(query): Query<HashMap<String, String>>) -> Json<Vec<timezones::TimeZoneEntry>> {
+    Json(timezones::country_time_zones(query.get("country_code").map(String::as_str)))
 }
 
 /// `POST …/preferences/email_opt_in/`: form fields `course_id`, `email_opt_in`.
@@ -142,28 +119,19 @@ async fn email_opt_in(
     body: RawBody,
 ) -> ApiResult<Response> {
     let form: HashMap<String, String> = form_urlencoded::parse(&body.bytes).into_owned().collect();
-    let missing: Vec<&str> = ["course_id", "email_opt_in"]
-        .into_iter()
-        .filter(|k| !form.contains_key(*k))
-        .collect();
+    let missing: Vec<&str> = ["course_id", "email_opt_in"].into_iter().filter(|k| !form.contains_key(*k)).collect();
     if !missing.is_empty() {
         let text = format!("Missing POST parameters: {}", missing.join(", "));
-        return Ok((
-            StatusCode::BAD_REQUEST,
-            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-            text,
-        )
-            .into_response());
+        return Ok(
+            (StatusCode::BAD_REQUEST, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], text).into_response()
+        );
     }
     let course_id = &form["course_id"];
     let Some(org) = service::course_org(course_id) else {
         let text = format!("No course '{course_id}' found");
-        return Ok((
-            StatusCode::BAD_REQUEST,
-            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-            text,
-        )
-            .into_response());
+        return Ok(
+            (StatusCode::BAD_REQUEST, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response()
+        );
     };
     let opt_in = form["email_opt_in"].eq_ignore_ascii_case("true");
     service::update_email_opt_in(&state.db, &site, &auth.user, org, opt_in).await?;

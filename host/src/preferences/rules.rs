@@ -19,9 +19,7 @@ pub fn is_detail_route_key(key: &str) -> bool {
 /// Checks that `value` (already in its string form) may be stored under `key`.
 pub fn validate(site: &Site, key: &str, value: &str) -> Result<(), MessagePair> {
     if value.trim().is_empty() {
-        return Err(MessagePair::same(format!(
-            "Preference '{key}' cannot be set to an empty value."
-        )));
+        return Err(MessagePair::same(format!("Preference '{key}' cannot be set to an empty value.")));
     }
     if let Some(problem) = key_problem(key) {
         return Err(MessagePair {
@@ -34,20 +32,12 @@ pub fn validate(site: &Site, key: &str, value: &str) -> Result<(), MessagePair> 
     }
     match key {
         "time_zone" if !timezones::is_common(value) => Err(MessagePair {
-            developer_message: format!(
-                "Value '{value}' not valid for preference 'time_zone': Not in timezone set."
-            ),
-            user_message: Some(format!(
-                "Value '{value}' is not a valid time zone selection."
-            )),
+            developer_message: format!("Value '{value}' not valid for preference 'time_zone': Not in timezone set."),
+            user_message: Some(format!("Value '{value}' is not a valid time zone selection.")),
         }),
         "pref-lang" if !language_accepted(site, value) => Err(MessagePair {
-            developer_message: format!(
-                "Value '{value}' not valid for preference 'pref-lang': Not in language set."
-            ),
-            user_message: Some(format!(
-                "Value '{value}' is not a valid language selection."
-            )),
+            developer_message: format!("Value '{value}' not valid for preference 'pref-lang': Not in language set."),
+            user_message: Some(format!("Value '{value}' is not a valid language selection.")),
         }),
         _ => Ok(()),
     }
@@ -58,10 +48,7 @@ fn key_problem(key: &str) -> Option<&'static str> {
         Some("This field may not be blank.")
     } else if key.chars().count() > MAX_KEY_CHARS {
         Some("Ensure this field has no more than 255 characters.")
-    } else if !key
-        .chars()
-        .any(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-    {
+    } else if !key.chars().any(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
         Some("Enter a valid value.")
     } else {
         None
@@ -96,10 +83,7 @@ mod tests {
         assert_eq!(key_problem("ȻħȺɍłɇ"), Some("Enter a valid value."));
         assert_eq!(key_problem("ȻħȺɍłɇ."), Some("Enter a valid value."));
         assert_eq!(key_problem(""), Some("This field may not be blank."));
-        assert_eq!(
-            key_problem(&"k".repeat(256)),
-            Some("Ensure this field has no more than 255 characters.")
-        );
+        assert_eq!(key_problem(&"k".repeat(256)), Some("Ensure this field has no more than 255 characters."));
         assert!(is_detail_route_key("time_zone"));
         assert!(!is_detail_route_key("pref-lang"));
         assert!(!is_detail_route_key("visibility.bio"));

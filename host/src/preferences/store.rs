@@ -7,32 +7,24 @@ use crate::store::{Db, StoreResult};
 
 /// Every preference of a user, in insertion order.
 pub async fn all(db: &Db, user_id: i64) -> StoreResult<Vec<(String, String)>> {
-    Ok(
-        sqlx::query_as("SELECT key, value FROM preferences WHERE user_id = $1 ORDER BY id")
-            .bind(user_id)
-            .fetch_all(db.pool())
-            .await?,
-    )
+    Ok(sqlx::query_as("SELECT key, value FROM preferences WHERE user_id = $1 ORDER BY id")
+        .bind(user_id)
+        .fetch_all(db.pool())
+        .await?)
 }
 
 /// One preference's value.
 pub async fn get(db: &Db, user_id: i64, key: &str) -> StoreResult<Option<String>> {
-    let row: Option<(String,)> =
-        sqlx::query_as("SELECT value FROM preferences WHERE user_id = $1 AND key = $2")
-            .bind(user_id)
-            .bind(key)
-            .fetch_optional(db.pool())
-            .await?;
+    let row: Option<(String,)> = sqlx::query_as("SELECT value FROM preferences WHERE user_id = $1 AND key = $2")
+        .bind(user_id)
+        .bind(key)
+        .fetch_optional(db.pool())
+        .await?;
     Ok(row.map(|r| r.0))
 }
 
 /// Sets a preference; returns whether anything changed (an equal value is skipped).
-pub async fn upsert(
-    conn: &mut AnyConnection,
-    user_id: i64,
-    key: &str,
-    value: &str,
-) -> StoreResult<bool> {
+pub async fn upsert(conn: &mut AnyConnection, user_id: i64, key: &str, value: &str) -> StoreResult<bool> {
     let result = sqlx::query(
         "INSERT INTO preferences (user_id, key, value) VALUES ($1, $2, $3) \
          ON CONFLICT (user_id, key) DO UPDATE SET value = excluded.value \

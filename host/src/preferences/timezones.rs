@@ -27,11 +27,7 @@ fn index() -> &'static Index {
     INDEX.get_or_init(|| {
         // Embedded at build time; the unit test below proves it parses.
         let data: Data = serde_json::from_str(DATA).expect("host/data/timezones.json is valid");
-        Index {
-            common_set: data.common.iter().cloned().collect(),
-            common: data.common,
-            countries: data.countries,
-        }
+        Index { common_set: data.common.iter().cloned().collect(), common: data.common, countries: data.countries }
     })
 }
 
@@ -57,13 +53,8 @@ pub fn country_time_zones(country_code: Option<&str>) -> Vec<TimeZoneEntry> {
         .filter(|z| !z.is_empty())
         .unwrap_or(&index.common);
     let now = chrono::Utc::now();
-    let mut entries: Vec<TimeZoneEntry> = zones
-        .iter()
-        .map(|name| TimeZoneEntry {
-            time_zone: name.clone(),
-            description: describe(name, now),
-        })
-        .collect();
+    let mut entries: Vec<TimeZoneEntry> =
+        zones.iter().map(|name| TimeZoneEntry { time_zone: name.clone(), description: describe(name, now) }).collect();
     entries.sort_by(|a, b| a.description.cmp(&b.description));
     entries
 }
@@ -88,10 +79,7 @@ mod tests {
     fn embedded_data_and_descriptions() {
         assert!(is_common("Europe/London"));
         assert!(!is_common("Asia/Africa"));
-        let es: Vec<String> = country_time_zones(Some("es"))
-            .into_iter()
-            .map(|e| e.time_zone)
-            .collect();
+        let es: Vec<String> = country_time_zones(Some("es")).into_iter().map(|e| e.time_zone).collect();
         assert_eq!(es, ["Africa/Ceuta", "Atlantic/Canary", "Europe/Madrid"]);
         assert_eq!(country_time_zones(Some("BV")).len(), index().common.len());
         let tokyo = country_time_zones(Some("JP"));

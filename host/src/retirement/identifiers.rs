@@ -18,12 +18,7 @@ pub fn hash(value: &str, salt: &str) -> String {
 
 /// The retired form of an e-mail address under `salt`.
 pub fn retired_email(config: &RetirementConfig, email: &str, salt: &str) -> String {
-    format!(
-        "{}{}@{}",
-        config.email_prefix,
-        hash(email, salt),
-        config.email_domain
-    )
+    format!("{}{}@{}", config.email_prefix, hash(email, salt), config.email_domain)
 }
 
 /// The retired form of a username under `salt`.
@@ -32,20 +27,14 @@ pub fn retired_username(config: &RetirementConfig, username: &str, salt: &str) -
 }
 
 /// Whether some account of `tenant` carries the retired form of `email` under any salt.
-pub async fn is_email_retired(
-    db: &Db,
-    tenant: &str,
-    config: &RetirementConfig,
-    email: &str,
-) -> StoreResult<bool> {
+pub async fn is_email_retired(db: &Db, tenant: &str, config: &RetirementConfig, email: &str) -> StoreResult<bool> {
     for salt in &config.salts {
         let retired = retired_email(config, email, salt);
-        let row: Option<(i64,)> =
-            sqlx::query_as("SELECT id FROM users WHERE tenant = $1 AND email_key = $2")
-                .bind(tenant)
-                .bind(email_key(&retired))
-                .fetch_optional(db.pool())
-                .await?;
+        let row: Option<(i64,)> = sqlx::query_as("SELECT id FROM users WHERE tenant = $1 AND email_key = $2")
+            .bind(tenant)
+            .bind(email_key(&retired))
+            .fetch_optional(db.pool())
+            .await?;
         if row.is_some() {
             return Ok(true);
         }
@@ -68,10 +57,7 @@ mod tests {
         assert_eq!(hash("Alice@Example.com", "123"), expected);
         let retired = retired_email(&config, "alice@example.com", "123");
         assert_eq!(retired, format!("retired__user_{expected}@retired.invalid"));
-        assert_eq!(
-            retired_username(&config, "Alice", "abc"),
-            retired_username(&config, "alice", "abc")
-        );
+        assert_eq!(retired_username(&config, "Alice", "abc"), retired_username(&config, "alice", "abc"));
         assert_eq!(hash("x", "s").len(), 40);
     }
 }

@@ -168,10 +168,7 @@ const ADMIN_EXTRA: &[&str] = &[
 ];
 
 fn strings(parts: &[&[&str]]) -> Vec<String> {
-    parts
-        .iter()
-        .flat_map(|p| p.iter().map(|s| (*s).to_owned()))
-        .collect()
+    parts.iter().flat_map(|p| p.iter().map(|s| (*s).to_owned())).collect()
 }
 
 impl Default for VisibilityConfig {
@@ -248,19 +245,9 @@ pub struct SocialPlatform {
 
 fn default_social_platforms() -> BTreeMap<String, SocialPlatform> {
     [
-        (
-            "facebook",
-            "Facebook",
-            "facebook.com/",
-            "https://www.facebook.com/username",
-        ),
+        ("facebook", "Facebook", "facebook.com/", "https://www.facebook.com/username"),
         ("x", "X", "x.com/", "https://www.x.com/username"),
-        (
-            "linkedin",
-            "LinkedIn",
-            "linkedin.com/in/",
-            "www.linkedin.com/in/username",
-        ),
+        ("linkedin", "LinkedIn", "linkedin.com/in/", "www.linkedin.com/in/username"),
     ]
     .into_iter()
     .map(|(id, name, stub, example)| {
@@ -315,10 +302,7 @@ fn default_image_path() -> String {
 
 impl Default for ImageStorageConfig {
     fn default() -> Self {
-        ImageStorageConfig {
-            kind: "filesystem".into(),
-            path: default_image_path(),
-        }
+        ImageStorageConfig { kind: "filesystem".into(), path: default_image_path() }
     }
 }
 
@@ -401,10 +385,6 @@ pub struct EmailConfig {
 
 impl Default for EmailConfig {
     fn default() -> Self {
-        EmailConfig {
-            kind: "outbox".into(),
-            url: None,
-            from: None,
-        }
+        EmailConfig { kind: "outbox".into(), url: None, from: None }
     }
 }

@@ -33,19 +33,8 @@ pub struct SiteIssue {
 
 impl fmt::Display for SiteIssue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let pointer = if self.pointer.is_empty() {
-            "/"
-        } else {
-            &self.pointer
-        };
-        write!(
-            f,
-            "{}: at {}: [{}] {}",
-            self.file.display(),
-            pointer,
-            self.rule,
-            self.message
-        )
+        let pointer = if self.pointer.is_empty() { "/" } else { &self.pointer };
+        write!(f, "{}: at {}: [{}] {}", self.file.display(), pointer, self.rule, self.message)
     }
 }
 
@@ -66,8 +55,7 @@ fn schema_validator() -> &'static jsonschema::Validator {
     static VALIDATOR: OnceLock<jsonschema::Validator> = OnceLock::new();
     VALIDATOR.get_or_init(|| {
         // The schema is compiled into the binary; a unit test proves it compiles.
-        let schema: Value =
-            serde_json::from_str(SCHEMA_JSON).expect("site-config/schema.json is JSON");
+        let schema: Value = serde_json::from_str(SCHEMA_JSON).expect("site-config/schema.json is JSON");
         jsonschema::validator_for(&schema).expect("site-config/schema.json is a valid JSON Schema")
     })
 }
@@ -79,12 +67,7 @@ pub fn load_dir(dir: &Path) -> Result<SiteSet, SiteLoadError> {
         Ok(e) => e,
         Err(e) => {
             return Err(SiteLoadError {
-                issues: vec![issue(
-                    dir,
-                    "",
-                    "readable",
-                    format!("cannot read the sites directory: {e}"),
-                )],
+                issues: vec![issue(dir, "", "readable", format!("cannot read the sites directory: {e}"))],
             })
         }
     };
@@ -103,12 +86,7 @@ pub fn load_dir(dir: &Path) -> Result<SiteSet, SiteLoadError> {
         }
     }
     if files.is_empty() {
-        issues.push(issue(
-            dir,
-            "",
-            "minItems",
-            "the sites directory holds no site file (*.json)".into(),
-        ));
+        issues.push(issue(dir, "", "minItems", "the sites directory holds no site file (*.json)".into()));
     }
     if issues.is_empty() {
         issues = cross_site_issues(dir, &sites);
@@ -121,71 +99,39 @@ pub fn load_dir(dir: &Path) -> Result<SiteSet, SiteLoadError> {
 }
 
 fn issue(file: &Path, pointer: &str, rule: &str, message: String) -> SiteIssue {
-    SiteIssue {
-        file: file.to_path_buf(),
-        pointer: pointer.to_owned(),
-        rule: rule.to_owned(),
-        message,
-    }
+    SiteIssue { file: file.to_path_buf(), pointer: pointer.to_owned(), rule: rule.to_owned(), message }
 }
 
 /// Loads one site file.
 pub fn load_file(file: &Path) -> Result<Site, Vec<SiteIssue>> {
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| vec![issue(file, "", "readable", format!("cannot read: {e}"))])?;
+    let text =
+        std::fs::read_to_string(file).map_err(|e| vec![issue(file, "", "readable", format!("cannot read: {e}"))])?;
     let doc: Value = serde_json::from_str(&text).map_err(|e| {
-        vec![issue(
-            file,
-            "",
-            "json",
-            format!(
-                "not valid JSON (line {}, column {}): {e}",
-                e.line(),
-                e.column()
-            ),
-        )]
+        vec![issue(file, "", "json", format!("not valid JSON (line {}, column {}): {e}", e.line(), e.column()))]
     })?;
     let schema_issues: Vec<SiteIssue> = schema_validator()
         .iter_errors(&doc)
         .map(|e| {
-            let rule = e
-                .schema_path()
-                .to_string()
-                .rsplit('/')
-                .next()
-                .unwrap_or_default()
-                .to_owned();
+            let rule = e.schema_path().to_string().rsplit('/').next().unwrap_or_default().to_owned();
             issue(file, &e.instance_path().to_string(), &rule, e.to_string())
         })
         .collect();
     if !schema_issues.is_empty() {
         return Err(schema_issues);
     }
-    let config: SiteConfig = serde_json::from_value(doc).map_err(|e| {
-        vec![issue(
-            file,
-            "",
-            "shape",
-            format!("does not fit the site config: {e}"),
-        )]
-    })?;
+    let config: SiteConfig = serde_json::from_value(doc)
+        .map_err(|e| vec![issue(file, "", "shape", format!("does not fit the site config: {e}"))])?;
     build_site(file, config)
 }
 
 fn build_site(file: &Path, config: SiteConfig) -> Result<Site, Vec<SiteIssue>> {
     let mut issues = Vec::new();
-    let keys = SiteKeys::from_config(&config.jwt)
-        .map_err(|e| issue(file, "/jwt/public_jwks", "jwk", e.to_string()));
+    let keys = SiteKeys::from_config(&config.jwt).map_err(|e| issue(file, "/jwt/public_jwks", "jwk", e.to_string()));
     let extended_profile_schema = match &config.extended_profile_schema {
         Some(schema) => match jsonschema::validator_for(schema) {
             Ok(v) => Some(v),
             Err(e) => {
-                issues.push(issue(
-                    file,
-                    "/extended_profile_schema",
-                    "schema",
-                    format!("not a valid JSON Schema: {e}"),
-                ));
+                issues.push(issue(file, "/extended_profile_schema", "schema", format!("not a valid JSON Schema: {e}")));
                 None
             }
         },
@@ -193,11 +139,7 @@ fn build_site(file: &Path, config: SiteConfig) -> Result<Site, Vec<SiteIssue>> {
     };
     issues.extend(retirement_state_issues(file, &config));
     let visibility = &config.account_visibility_configuration;
-    for name in visibility
-        .public_fields
-        .iter()
-        .chain(&visibility.custom_shareable_fields)
-    {
+    for name in visibility.public_fields.iter().chain(&visibility.custom_shareable_fields) {
         if !visibility.admin_fields.contains(name) {
             issues.push(issue(
                 file,
@@ -234,11 +176,7 @@ fn retirement_state_issues(file: &Path, config: &SiteConfig) -> Vec<SiteIssue> {
     let ok = n >= 4
         && states[0] == "PENDING"
         && states[n - 3..] == ["ERRORED", "ABORTED", "COMPLETE"]
-        && states
-            .iter()
-            .filter(|s| ["PENDING", "ERRORED", "ABORTED", "COMPLETE"].contains(&s.as_str()))
-            .count()
-            == 4;
+        && states.iter().filter(|s| ["PENDING", "ERRORED", "ABORTED", "COMPLETE"].contains(&s.as_str())).count() == 4;
     if ok {
         Vec::new()
     } else {
@@ -246,8 +184,7 @@ fn retirement_state_issues(file: &Path, config: &SiteConfig) -> Vec<SiteIssue> {
             file,
             "/retirement/states",
             "retirement_states",
-            "must start with PENDING and end with ERRORED, ABORTED, COMPLETE (each exactly once)"
-                .into(),
+            "must start with PENDING and end with ERRORED, ABORTED, COMPLETE (each exactly once)".into(),
         )]
     }
 }
@@ -258,8 +195,7 @@ fn cross_site_issues(dir: &Path, sites: &[Site]) -> Vec<SiteIssue> {
     let mut domains: HashMap<String, &Path> = HashMap::new();
     let mut defaults = Vec::new();
     let mut secret_owner: HashMap<String, &str> = HashMap::new();
-    let mut tenant_retirement: BTreeMap<&str, (&Path, &crate::sites::config::RetirementConfig)> =
-        BTreeMap::new();
+    let mut tenant_retirement: BTreeMap<&str, (&Path, &crate::sites::config::RetirementConfig)> = BTreeMap::new();
     for site in sites {
         if let Some(other) = ids.insert(&site.id, &site.file) {
             issues.push(issue(
@@ -292,7 +228,9 @@ fn cross_site_issues(dir: &Path, sites: &[Site]) -> Vec<SiteIssue> {
                     &site.file,
                     "/jwt/secret_keys",
                     "tenant_isolation",
-                    format!("a secret key is shared with tenant {tenant:?}: tokens of one tenant would verify on another"),
+                    format!(
+                        "a secret key is shared with tenant {tenant:?}: tokens of one tenant would verify on another"
+                    ),
                 )),
                 _ => {
                     secret_owner.insert(fp, &site.tenant);
@@ -317,12 +255,7 @@ fn cross_site_issues(dir: &Path, sites: &[Site]) -> Vec<SiteIssue> {
         }
     }
     if defaults.len() > 1 {
-        issues.push(issue(
-            dir,
-            "/default",
-            "unique",
-            format!("more than one default site: {}", defaults.join(", ")),
-        ));
+        issues.push(issue(dir, "/default", "unique", format!("more than one default site: {}", defaults.join(", "))));
     }
     issues
 }
@@ -334,10 +267,7 @@ mod tests {
     #[test]
     fn shipped_schema_compiles_and_rejects_unknown_keys() {
         let doc = serde_json::json!({"site": "a", "domains": ["a.test"], "jwt": {"issuer": "i", "secret_keys": ["0123456789abcdef"]}, "typo": 1});
-        let errors: Vec<String> = schema_validator()
-            .iter_errors(&doc)
-            .map(|e| e.to_string())
-            .collect();
+        let errors: Vec<String> = schema_validator().iter_errors(&doc).map(|e| e.to_string()).collect();
         assert_eq!(errors.len(), 1, "{errors:?}");
         assert!(errors[0].contains("typo"), "{errors:?}");
     }

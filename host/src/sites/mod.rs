@@ -53,21 +53,14 @@ impl SiteSet {
                 default = Some(Arc::clone(site));
             }
         }
-        SiteSet {
-            sites,
-            by_domain,
-            default,
-        }
+        SiteSet { sites, by_domain, default }
     }
 
     /// The site serving `host` (a Host header; the port is ignored), falling
     /// back to the default site.
     pub fn for_host(&self, host: &str) -> Option<Arc<Site>> {
         let name = strip_port(host).to_ascii_lowercase();
-        self.by_domain
-            .get(&name)
-            .cloned()
-            .or_else(|| self.default.clone())
+        self.by_domain.get(&name).cloned().or_else(|| self.default.clone())
     }
 
     /// The site named by id or by one of its domains (for the CLI).

@@ -17,10 +17,7 @@ impl SiteRegistry {
     /// Loads `dir`; fails if any file is invalid.
     pub fn load(dir: &Path) -> Result<SiteRegistry, SiteLoadError> {
         let set = load_dir(dir)?;
-        Ok(SiteRegistry {
-            dir: dir.to_path_buf(),
-            current: RwLock::new(Arc::new(set)),
-        })
+        Ok(SiteRegistry { dir: dir.to_path_buf(), current: RwLock::new(Arc::new(set)) })
     }
 
     /// The set serving now. Callers keep the `Arc` for the whole request.
@@ -31,15 +28,13 @@ impl SiteRegistry {
         }
     }
 
-    /// Reloads the directory. On any error the old set keeps serving.
-    pub fn reload(&self) -> Result<Arc<SiteSet>, SiteLoadError> {
-        let set = Arc::new(load_dir(&self.dir)?);
+    /// Swaps in a complete, already validated set.
+    pub fn replace(&self, set: Arc<SiteSet>) {
         let mut guard = match self.current.write() {
             Ok(g) => g,
             Err(poisoned) => poisoned.into_inner(),
         };
-        *guard = Arc::clone(&set);
-        Ok(set)
+        *guard = set;
     }
 
     /// The directory sites are loaded from.

@@ -25,9 +25,7 @@ pub enum Backend {
 /// callers turn them into field errors instead of racing a SELECT.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error(
-        "unsupported database URL {0:?}: use sqlite://PATH, sqlite::memory: or postgres://..."
-    )]
+    #[error("unsupported database URL {0:?}: use sqlite://PATH, sqlite::memory: or postgres://...")]
     UnsupportedUrl(String),
     #[error("unique constraint violated: {0}")]
     Unique(String),
@@ -84,16 +82,8 @@ impl Db {
                 pool = pool
                     .max_connections(max)
                     .min_connections(if max == 1 { 1 } else { 0 })
-                    .idle_timeout(if max == 1 {
-                        None
-                    } else {
-                        Some(Duration::from_secs(600))
-                    })
-                    .max_lifetime(if max == 1 {
-                        None
-                    } else {
-                        Some(Duration::from_secs(1800))
-                    })
+                    .idle_timeout(if max == 1 { None } else { Some(Duration::from_secs(600)) })
+                    .max_lifetime(if max == 1 { None } else { Some(Duration::from_secs(1800)) })
                     .after_connect(|conn, _meta| {
                         Box::pin(async move {
                             conn.execute(
