@@ -29,6 +29,8 @@ pub struct AppState {
     pub sites: Arc<SiteRegistry>,
     pub metrics: Arc<Metrics>,
     pub max_body_bytes: usize,
+    /// Per-address limit of the registration validation route.
+    pub registration_limiter: Arc<crate::accounts::registration::RateLimiter>,
 }
 
 /// The OpenAPI document of the API.

@@ -10,5 +10,6 @@ mod auth;
 mod cli;
 mod http;
 mod preferences;
+mod registration;
 mod sites;
 mod token_endpoint;

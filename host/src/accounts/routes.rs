@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use super::changes::{self, Confirmation};
 use super::store::{self, AccountRecord, User};
 use super::view::{account_for_viewer, RequestOrigin, ViewRequest};
-use super::{deactivation, patch, view};
+use super::{deactivation, patch, registration, username_replacement, view};
 use crate::app::AppState;
 use crate::auth::{Authenticated, Scheme};
 use crate::http::error::{ApiError, ApiResult};
@@ -33,6 +33,10 @@ pub fn router() -> Router<AppState> {
         .route("/api/user/v1/accounts/third_party_auth_error/", get(third_party_auth_error))
         .route("/api/user/v1/accounts/{username}/deactivate/", post(deactivate))
         .route("/api/user/v1/accounts/deactivate_logout/", post(deactivate_logout))
+        .route("/api/user/v1/accounts/replace_usernames/", post(replace_usernames))
+        .route("/api/user/v1/validation/registration", post(validate_registration))
+        .route("/api/user/v1/validation/registration/", post(validate_registration))
+        .route("/user_api/v1/account/registration/", get(registration_form))
         .route("/email_confirm/{key}", get(confirm_email).post(confirm_email))
         .route("/activate_secondary_email/{key}", get(activate_secondary_email).post(activate_secondary_email))
 }
@@ -312,4 +316,72 @@ async fn deactivate_logout(
     deactivation::check_password(&state.db, &auth.user, password.as_deref()).await?;
     deactivation::deactivate_and_queue_retirement(&state.db, &site, &auth.user).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /api/user/v1/accounts/replace_usernames/` (the replacement worker only).
+async fn replace_usernames(
+    State(state): State<AppState>,
+    CurrentSite(site): CurrentSite,
+    auth: Authenticated,
+    body: RawBody,
+) -> ApiResult<Json<Value>> {
+    if site.config.username_replacement_worker.as_deref() != Some(auth.user.username.as_str()) {
+        return Err(ApiError::permission_denied());
+    }
+    let schema_error = || ApiError::json(StatusCode::BAD_REQUEST, json!(["Request data does not match schema"]));
+    let data: Value = body.json(JSON).map_err(|_| schema_error())?;
+    let mappings = data.get("username_mappings").and_then(Value::as_array).ok_or_else(schema_error)?;
+    let mut pairs = Vec::with_capacity(mappings.len());
+    for mapping in mappings {
+        match mapping.as_object().map(|m| m.iter().collect::<Vec<_>>()).as_deref() {
+            Some([(current, Value::String(desired))]) => pairs.push(((*current).clone(), desired.clone())),
+            _ => return Err(schema_error()),
+        }
+    }
+    let (mut successful, mut failed) = (Vec::new(), Vec::new());
+    for (current, desired) in pairs {
+        let new = username_replacement::free_username(&state.db, &site, &desired).await?;
+        match username_replacement::replace(&state.db, &site, &current, &new).await {
+            Ok(()) => successful.push(json!({ current: new })),
+            Err(e) => {
+                tracing::error!(error = %e, "username replacement failed");
+                failed.push(json!({ current: new }));
+            }
+        }
+    }
+    Ok(Json(json!({"successful_replacements": successful, "failed_replacements": failed})))
+}
+
+/// `POST /api/user/v1/validation/registration`: no authentication, limited per address.
+async fn validate_registration(
+    State(state): State<AppState>,
+    CurrentSite(site): CurrentSite,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    headers: axum::http::HeaderMap,
+    body: RawBody,
+) -> ApiResult<Json<Value>> {
+    let forwarded = headers
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .and_then(|v| v.trim().parse().ok());
+    if !state.registration_limiter.allow(forwarded.unwrap_or(peer.ip())) {
+        return Err(ApiError::permission_denied());
+    }
+    let data: serde_json::Map<String, Value> = if body.media_type() == "application/x-www-form-urlencoded" {
+        form_urlencoded::parse(&body.bytes).map(|(k, v)| (k.into_owned(), Value::String(v.into_owned()))).collect()
+    } else if body.bytes.is_empty() {
+        serde_json::Map::new()
+    } else {
+        match body.json::<Value>(JSON)? {
+            Value::Object(map) => map,
+            _ => serde_json::Map::new(),
+        }
+    };
+    Ok(Json(registration::validate(&state.db, &site, &data).await?))
+}
+
+/// `GET /user_api/v1/account/registration/`: the form, with the country list.
+async fn registration_form(CurrentSite(site): CurrentSite) -> Json<Value> {
+    Json(registration::form_description(&site))
 }

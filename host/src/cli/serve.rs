@@ -19,6 +19,7 @@ pub async fn run(common: &CommonArgs) -> anyhow::Result<()> {
         sites: Arc::clone(&sites),
         metrics: Arc::new(Metrics::default()),
         max_body_bytes: common.max_body_bytes,
+        registration_limiter: Arc::default(),
     };
     let listener = TcpListener::bind(&common.bind).await.with_context(|| format!("cannot bind {}", common.bind))?;
     let addr = listener.local_addr()?;
@@ -27,7 +28,8 @@ pub async fn run(common: &CommonArgs) -> anyhow::Result<()> {
     tracing::info!(%addr, sites = sites.current().all().len(), "serving");
     // Scripts and the test harness read the address from this line.
     println!("listening on http://{addr}");
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await?;
+    let service = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, service).with_graceful_shutdown(shutdown).await?;
     db.close().await;
     tracing::info!("stopped");
     Ok(())

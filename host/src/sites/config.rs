@@ -221,7 +221,7 @@ pub struct PasswordPolicy {
 impl Default for PasswordPolicy {
     fn default() -> Self {
         PasswordPolicy {
-            min_length: 2,
+            min_length: 8,
             max_length: 75,
             require_upper: RequiredCount::None,
             require_lower: RequiredCount::None,

@@ -1,0 +1,248 @@
+//! Registration support (accounts.md §13, clients.md §5.4): field
+//! validation decisions with username suggestions, and the registration
+//! form description whose country list the MFEs read.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use serde_json::{json, Map, Value};
+
+use super::choices;
+use super::password_policy;
+use super::types::{email_key, username_key};
+use crate::retirement::identifiers::{is_email_retired, retired_username};
+use crate::sites::Site;
+use crate::store::{Db, StoreResult};
+
+/// Validations per client address per window (edX `30/7d`).
+const RATE: usize = 30;
+const WINDOW: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// A sliding-window request counter per client address, kept in memory.
+#[derive(Debug, Default)]
+pub struct RateLimiter {
+    hits: Mutex<HashMap<IpAddr, VecDeque<Instant>>>,
+}
+
+impl RateLimiter {
+    /// Records a request from `ip`; false when it is over the limit.
+    pub fn allow(&self, ip: IpAddr) -> bool {
+        let Ok(mut hits) = self.hits.lock() else { return true };
+        let now = Instant::now();
+        let queue = hits.entry(ip).or_default();
+        while queue.front().is_some_and(|t| now.duration_since(*t) > WINDOW) {
+            queue.pop_front();
+        }
+        if queue.len() >= RATE {
+            return false;
+        }
+        queue.push_back(now);
+        true
+    }
+}
+
+const HANDLERS: &[&str] = &["name", "username", "email", "confirm_email", "password", "country"];
+const USERNAME_MIN: usize = 2;
+const USERNAME_MAX: usize = 30;
+
+/// Whether a username is taken in the tenant: by an account (compared
+/// case-insensitively, as uniqueness is), by a retired form of it under any
+/// salt, or as the original username of a retirement.
+pub async fn username_taken(db: &Db, site: &Site, username: &str) -> StoreResult<bool> {
+    let mut keys = vec![username_key(username)];
+    let config = &site.config.retirement;
+    keys.extend(config.salts.iter().map(|salt| username_key(&retired_username(config, username, salt))));
+    for key in keys {
+        let row: Option<(i64,)> = sqlx::query_as("SELECT id FROM users WHERE tenant = $1 AND username_key = $2")
+            .bind(&site.tenant)
+            .bind(key)
+            .fetch_optional(db.pool())
+            .await?;
+        if row.is_some() {
+            return Ok(true);
+        }
+    }
+    let row: Option<(i64,)> = sqlx::query_as(
+        "SELECT s.id FROM retirement_status s JOIN users u ON u.id = s.user_id \
+         WHERE u.tenant = $1 AND s.original_username = $2",
+    )
+    .bind(&site.tenant)
+    .bind(username)
+    .fetch_optional(db.pool())
+    .await?;
+    Ok(row.is_some())
+}
+
+/// Whether an address is someone's primary or recovery address, or retired.
+pub async fn email_taken(db: &Db, site: &Site, email: &str) -> StoreResult<bool> {
+    let primary: Option<(i64,)> = sqlx::query_as("SELECT id FROM users WHERE tenant = $1 AND email_key = $2")
+        .bind(&site.tenant)
+        .bind(email_key(email))
+        .fetch_optional(db.pool())
+        .await?;
+    let secondary: Option<(i64,)> = sqlx::query_as(
+        "SELECT r.user_id FROM account_recovery r JOIN users u ON u.id = r.user_id \
+         WHERE u.tenant = $1 AND lower(r.secondary_email) = $2",
+    )
+    .bind(&site.tenant)
+    .bind(email_key(email))
+    .fetch_optional(db.pool())
+    .await?;
+    Ok(primary.is_some()
+        || secondary.is_some()
+        || is_email_retired(db, &site.tenant, &site.config.retirement, email).await?)
+}
+
+/// The decisions for the fields of `body` (or only `form_field_key`), and
+/// username suggestions when any were produced.
+pub async fn validate(db: &Db, site: &Site, body: &Map<String, Value>) -> StoreResult<Value> {
+    let only = body.get("form_field_key").and_then(Value::as_str).filter(|k| HANDLERS.contains(k));
+    let fields: Vec<&str> = match only {
+        Some(field) => vec![field],
+        None => HANDLERS.iter().copied().filter(|f| body.contains_key(*f)).collect(),
+    };
+    let mut decisions = Map::new();
+    let mut suggest_from: Option<String> = None;
+    for field in fields {
+        let value = body.get(field).unwrap_or(&Value::Null);
+        let decision = match field {
+            "name" => name_decision(value),
+            "username" => {
+                let decision = username_decision(db, site, value).await?;
+                if decision == USERNAME_TAKEN {
+                    suggest_from = value.as_str().map(str::to_owned);
+                }
+                decision
+            }
+            "email" => email_decision(db, site, value).await?,
+            "confirm_email" => {
+                let confirm = value.as_str().unwrap_or("");
+                if confirm.is_empty() || Some(confirm) != body.get("email").and_then(Value::as_str) {
+                    "The email addresses do not match".to_owned()
+                } else {
+                    String::new()
+                }
+            }
+            "password" => match value.as_str() {
+                None => "Password must be a string".to_owned(),
+                Some(pw) => {
+                    let username = body.get("username").and_then(Value::as_str);
+                    let email = username.and(body.get("email").and_then(Value::as_str));
+                    password_policy::problems(&site.config.password_policy, pw, username, email).join(" ")
+                }
+            },
+            _ => match value.as_str() {
+                Some("") | Some("--") | None => "Select your country or region of residence".to_owned(),
+                Some(_) => String::new(),
+            },
+        };
+        if field == "name" && decision.is_empty() && suggest_from.is_none() {
+            suggest_from = value.as_str().map(str::to_owned);
+        }
+        decisions.insert(field.to_owned(), Value::String(decision));
+    }
+    let mut answer = json!({ "validation_decisions": decisions });
+    if let Some(base) = suggest_from {
+        let suggestions = suggestions(db, site, &base).await?;
+        if !suggestions.is_empty() {
+            answer["username_suggestions"] = json!(suggestions);
+        }
+    }
+    Ok(answer)
+}
+
+const USERNAME_TAKEN: &str = "It looks like this username is already taken";
+
+fn name_decision(value: &Value) -> String {
+    let name = value.as_str().unwrap_or("");
+    if name.is_empty() {
+        "Enter your surname and name".into()
+    } else if name.chars().count() > 255 {
+        "Full name can't be longer than 255 symbols".into()
+    } else if name.contains('<') || name.contains('>') || name.contains("http://") || name.contains("https://") {
+        "Enter a valid name".into()
+    } else {
+        String::new()
+    }
+}
+
+async fn username_decision(db: &Db, site: &Site, value: &Value) -> StoreResult<String> {
+    let Some(username) = value.as_str() else { return Ok("Input not valid unicode".into()) };
+    let len = username.chars().count();
+    if !(USERNAME_MIN..=USERNAME_MAX).contains(&len) {
+        return Ok(format!("Username must be between {USERNAME_MIN} and {USERNAME_MAX} characters long."));
+    }
+    if !username.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+        return Ok(
+            "Usernames can only contain letters (A-Z, a-z), numerals (0-9), underscores (_), and hyphens (-).".into()
+        );
+    }
+    Ok(if username_taken(db, site, username).await? { USERNAME_TAKEN.into() } else { String::new() })
+}
+
+async fn email_decision(db: &Db, site: &Site, value: &Value) -> StoreResult<String> {
+    let Some(email) = value.as_str() else { return Ok("Input not valid unicode".into()) };
+    if !(3..=254).contains(&email.chars().count()) {
+        return Ok("Enter a valid email address that contains at least 3 characters.".into());
+    }
+    if super::types::Email::parse(email).is_err() {
+        return Ok("Enter a valid email address".into());
+    }
+    Ok(if email_taken(db, site, email).await? {
+        "This email is already associated with an existing account".into()
+    } else {
+        String::new()
+    })
+}
+
+/// Up to three free usernames `<base>_<n>`, `n` drawn from growing ranges.
+async fn suggestions(db: &Db, site: &Site, input: &str) -> StoreResult<Vec<String>> {
+    // Decision [unsure in the spec]: whitespace is removed too, so every suggestion is a valid username.
+    let base: String = input.chars().filter(|c| c.is_ascii_alphanumeric()).take(USERNAME_MAX - 6).collect();
+    if base.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut found = Vec::new();
+    for (low, high) in [(0u32, 9u32), (10, 99), (100, 999), (1000, 99_999)] {
+        for _ in 0..10 {
+            let n = rand::thread_rng().gen_range(low..=high);
+            let candidate = format!("{base}_{n}");
+            if !found.contains(&candidate) && !username_taken(db, site, &candidate).await? {
+                found.push(candidate);
+                break;
+            }
+        }
+        if found.len() == 3 {
+            break;
+        }
+    }
+    Ok(found)
+}
+
+/// The registration form description; the MFEs read the country options.
+pub fn form_description(site: &Site) -> Value {
+    let mut options = vec![json!({"value": "", "name": "--", "default": true})];
+    options
+        .extend(choices::countries().iter().map(|(code, name)| json!({"value": code, "name": name, "default": false})));
+    let text = |name: &str, label: &str, kind: &str| {
+        json!({"name": name, "label": label, "type": kind, "required": true, "defaultValue": "", "placeholder": "",
+               "instructions": "", "restrictions": {}, "errorMessages": {}, "supplementalLink": "", "supplementalText": ""})
+    };
+    let mut country = text("country", "Country or Region of Residence", "select");
+    country["options"] = Value::Array(options);
+    let mut password = text("password", "Password", "password");
+    password["restrictions"] = json!({
+        "min_length": site.config.password_policy.min_length,
+        "max_length": site.config.password_policy.max_length,
+    });
+    let mut username = text("username", "Public Username", "text");
+    username["restrictions"] = json!({"min_length": USERNAME_MIN, "max_length": USERNAME_MAX});
+    json!({
+        "method": "post",
+        "submit_url": "/user_api/v1/account/registration/",
+        "fields": [text("email", "Email", "email"), text("name", "Full Name", "text"), username, password, country],
+    })
+}
