@@ -119,6 +119,7 @@ impl TestServer {
         let log = std::fs::File::create(dir.path().join("server.log")).expect("log file");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_userapi"));
         cmd.arg("serve")
+            .current_dir(dir.path())
             .env("USERAPI_BIND", "127.0.0.1:0")
             .env("USERAPI_DATABASE_URL", &database_url)
             .env("USERAPI_SITES_DIR", &sites_dir)

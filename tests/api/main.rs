@@ -10,6 +10,7 @@ mod auth;
 mod cli;
 mod http;
 mod preferences;
+mod profile_images;
 mod registration;
 mod sites;
 mod token_endpoint;

@@ -7,6 +7,7 @@ pub mod deactivation;
 pub mod extended_profile;
 pub mod password_policy;
 pub mod patch;
+pub mod profile_image;
 pub mod registration;
 pub mod routes;
 pub mod service;

@@ -9,6 +9,7 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 
 use super::changes::{self, Confirmation};
+use super::profile_image::{self, FilesystemStore, ImageStore};
 use super::store::{self, AccountRecord, User};
 use super::view::{account_for_viewer, RequestOrigin, ViewRequest};
 use super::{deactivation, patch, registration, username_replacement, view};
@@ -34,6 +35,13 @@ pub fn router() -> Router<AppState> {
         .route("/api/user/v1/accounts/{username}/deactivate/", post(deactivate))
         .route("/api/user/v1/accounts/deactivate_logout/", post(deactivate_logout))
         .route("/api/user/v1/accounts/replace_usernames/", post(replace_usernames))
+        .route(
+            "/api/user/v1/accounts/{username}/image",
+            post(upload_image)
+                .delete(delete_image)
+                .layer(axum::extract::DefaultBodyLimit::max(profile_image::UPLOAD_BODY_LIMIT)),
+        )
+        .route("/media/profile-images/{file}", get(serve_image))
         .route("/api/user/v1/validation/registration", post(validate_registration))
         .route("/api/user/v1/validation/registration/", post(validate_registration))
         .route("/user_api/v1/account/registration/", get(registration_form))
@@ -384,4 +392,95 @@ async fn validate_registration(
 /// `GET /user_api/v1/account/registration/`: the form, with the country list.
 async fn registration_form(CurrentSite(site): CurrentSite) -> Json<Value> {
     Json(registration::form_description(&site))
+}
+
+fn image_error(message: &str) -> ApiError {
+    ApiError::messages(StatusCode::BAD_REQUEST, message, Some(message.to_owned()))
+}
+
+/// `POST /api/user/v1/accounts/{username}/image`: multipart field `file`.
+async fn upload_image(
+    State(state): State<AppState>,
+    CurrentSite(site): CurrentSite,
+    auth: Authenticated,
+    Path(username): Path<String>,
+    multipart: Result<axum::extract::Multipart, axum::extract::multipart::MultipartRejection>,
+) -> ApiResult<StatusCode> {
+    check_username_segment(&username)?;
+    if auth.user.username != username {
+        return Err(ApiError::permission_denied());
+    }
+    let no_file = || image_error("No file provided for profile image");
+    let mut multipart = multipart.map_err(|_| no_file())?;
+    let mut file = None;
+    loop {
+        match multipart.next_field().await {
+            Ok(Some(field)) if field.name() == Some("file") => {
+                let bytes = field.bytes().await.map_err(|e| {
+                    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                        image_error(&profile_image::ImageError::TooLarge.to_string())
+                    } else {
+                        no_file()
+                    }
+                })?;
+                file = Some(bytes);
+                break;
+            }
+            Ok(Some(_)) => continue,
+            Ok(None) => break,
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                return Err(image_error(&profile_image::ImageError::TooLarge.to_string()))
+            }
+            Err(_) => return Err(no_file()),
+        }
+    }
+    let bytes = file.ok_or_else(no_file)?;
+    let sizes: Vec<u32> = site.config.profile_image.sizes.values().copied().collect();
+    let rendered = tokio::task::spawn_blocking(move || {
+        let image = profile_image::decode(&bytes)?;
+        sizes
+            .into_iter()
+            .map(|px| profile_image::render(&image, px).map(|jpeg| (px, jpeg)))
+            .collect::<Result<Vec<_>, _>>()
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(|e| image_error(&e.to_string()))?;
+    let store = FilesystemStore::for_site(&site);
+    let stem = profile_image::image_stem(&site, &username);
+    for (px, jpeg) in &rendered {
+        store.put(&format!("{stem}_{px}.jpg"), jpeg).map_err(ApiError::internal)?;
+    }
+    store::set_profile_image_uploaded(&state.db, &site.tenant, auth.user.id, Some(crate::clock::now_micros())).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `DELETE /api/user/v1/accounts/{username}/image`.
+async fn delete_image(
+    State(state): State<AppState>,
+    CurrentSite(site): CurrentSite,
+    auth: Authenticated,
+    Path(username): Path<String>,
+) -> ApiResult<StatusCode> {
+    check_username_segment(&username)?;
+    if auth.user.username != username {
+        return Err(ApiError::permission_denied());
+    }
+    let store = FilesystemStore::for_site(&site);
+    let stem = profile_image::image_stem(&site, &username);
+    for px in site.config.profile_image.sizes.values() {
+        store.delete(&format!("{stem}_{px}.jpg")).map_err(ApiError::internal)?;
+    }
+    store::set_profile_image_uploaded(&state.db, &site.tenant, auth.user.id, None).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /media/profile-images/{file}`: the stored images of the site's tenant.
+async fn serve_image(CurrentSite(site): CurrentSite, Path(file): Path<String>) -> ApiResult<Response> {
+    if !profile_image::is_image_file_name(&file) {
+        return Err(crate::http::middleware::no_route());
+    }
+    let bytes = FilesystemStore::for_site(&site).get(&file).map_err(|_| crate::http::middleware::no_route())?;
+    Ok(([(header::CONTENT_TYPE, "image/jpeg"), (header::CACHE_CONTROL, "public, max-age=86400")], bytes)
+        .into_response())
 }

@@ -286,3 +286,17 @@ pub async fn grant_permission(db: &Db, user_id: i64, permission: &str) -> StoreR
         .await?;
     Ok(())
 }
+
+/// Records (or clears) the upload time of a user's profile image, with an audit row.
+pub async fn set_profile_image_uploaded(db: &Db, tenant: &str, user_id: i64, at: Option<i64>) -> StoreResult<()> {
+    let mut tx = db.begin().await?;
+    sqlx::query("UPDATE profiles SET profile_image_uploaded_at = $1 WHERE user_id = $2")
+        .bind(at)
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?;
+    let action = if at.is_some() { "profile_image_uploaded" } else { "profile_image_removed" };
+    audit(&mut tx, tenant, Some(user_id), Some(user_id), action, Some("profile_image")).await?;
+    tx.commit().await?;
+    Ok(())
+}

@@ -17,10 +17,21 @@ use crate::http::error::ApiError;
 pub async fn limit_body(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let declared =
         req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > state.max_body_bytes as u64) {
-        return ApiError::payload_too_large(state.max_body_bytes).into_response();
+    let limit = body_limit_for(req.uri().path(), state.max_body_bytes);
+    if declared.is_some_and(|n| n > limit as u64) {
+        return ApiError::payload_too_large(limit).into_response();
     }
     next.run(req).await
+}
+
+/// The body limit of a path: profile image uploads have their own
+/// (operator.md), everything else the configured one.
+pub fn body_limit_for(path: &str, configured: usize) -> usize {
+    if path.starts_with("/api/user/v1/accounts/") && path.ends_with("/image") {
+        configured.max(crate::accounts::profile_image::UPLOAD_BODY_LIMIT)
+    } else {
+        configured
+    }
 }
 
 /// Turns axum's bodiless 405 into DRF's JSON and answers OPTIONS like DRF's
