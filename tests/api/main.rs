@@ -9,6 +9,7 @@ mod accounts;
 mod auth;
 mod cli;
 mod http;
+mod patch_properties;
 mod preferences;
 mod profile_images;
 mod registration;
