@@ -1,7 +1,11 @@
-//! Outgoing mail. Sites whose `email.kind` is `outbox` (the default) store
-//! each message in the `email_outbox` table, inside the caller's
-//! transaction, so a rolled-back change sends nothing.
+//! Outgoing mail, per site (`email` in the site config). `outbox` (the
+//! default) stores each message in the `email_outbox` table; `smtp` delivers
+//! it through the configured server and records the send there too. Either
+//! way it happens inside the caller's transaction: a failed send rolls the
+//! whole change back, and a rolled-back change leaves no outbox row.
 
+use lettre::message::header::ContentType;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use sqlx::AnyConnection;
 
 use crate::clock::now_micros;
@@ -11,8 +15,10 @@ use crate::store::StoreError;
 /// Why a message could not be sent.
 #[derive(Debug, thiserror::Error)]
 pub enum MailError {
-    #[error("SMTP delivery is not implemented yet; configure {{\"kind\": \"outbox\"}}")]
-    SmtpUnsupported,
+    #[error("invalid address or message: {0}")]
+    Message(String),
+    #[error("SMTP delivery failed: {0}")]
+    Smtp(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -28,12 +34,16 @@ pub struct Message<'a> {
 
 /// Sends `message` for `site` as part of the transaction on `conn`.
 pub async fn send(conn: &mut AnyConnection, site: &Site, message: &Message<'_>) -> Result<(), MailError> {
-    if site.config.email.kind != "outbox" {
-        return Err(MailError::SmtpUnsupported);
-    }
+    let sent_at = match (site.config.email.kind.as_str(), site.config.email.url.as_deref()) {
+        ("smtp", Some(url)) => {
+            deliver(site, url, message).await?;
+            Some(now_micros())
+        }
+        _ => None,
+    };
     sqlx::query(
-        "INSERT INTO email_outbox (tenant, site, user_id, to_address, subject, body, created) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO email_outbox (tenant, site, user_id, to_address, subject, body, created, sent_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(&site.tenant)
     .bind(&site.id)
@@ -42,8 +52,32 @@ pub async fn send(conn: &mut AnyConnection, site: &Site, message: &Message<'_>) 
     .bind(message.subject)
     .bind(message.body)
     .bind(now_micros())
+    .bind(sent_at)
     .execute(&mut *conn)
     .await
     .map_err(StoreError::from)?;
+    Ok(())
+}
+
+/// The sender address: the site's `email.from`, else `noreply@<first domain>`.
+fn from_address(site: &Site) -> String {
+    site.config.email.from.clone().unwrap_or_else(|| {
+        format!("noreply@{}", site.config.domains.first().map(String::as_str).unwrap_or("localhost"))
+    })
+}
+
+async fn deliver(site: &Site, url: &str, message: &Message<'_>) -> Result<(), MailError> {
+    let email = lettre::Message::builder()
+        .from(from_address(site).parse().map_err(|e| MailError::Message(format!("from: {e}")))?)
+        .to(message.to.parse().map_err(|e| MailError::Message(format!("to: {e}")))?)
+        .subject(message.subject)
+        .header(ContentType::TEXT_PLAIN)
+        .body(message.body.to_owned())
+        .map_err(|e| MailError::Message(e.to_string()))?;
+    let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+        .map_err(|e| MailError::Smtp(e.to_string()))?
+        .timeout(Some(std::time::Duration::from_secs(10)))
+        .build();
+    transport.send(email).await.map_err(|e| MailError::Smtp(e.to_string()))?;
     Ok(())
 }

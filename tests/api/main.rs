@@ -10,6 +10,7 @@ mod auth;
 mod cli;
 mod clients;
 mod http;
+mod mail;
 mod patch_properties;
 mod preferences;
 mod profile_images;
