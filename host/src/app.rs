@@ -42,6 +42,7 @@ pub fn router(state: AppState) -> Router {
     let site_routes = Router::new()
         .merge(crate::accounts::routes::router())
         .merge(crate::preferences::routes::router())
+        .merge(crate::retirement::routes::router())
         .route("/oauth2/access_token", post(auth::token_endpoint::access_token))
         .route("/csrf/api/v1/token", get(auth::csrf::token_route))
         .route("/admin/v1/sites/reload", post(reload_sites_route))

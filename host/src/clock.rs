@@ -44,6 +44,13 @@ pub fn iso8601_seconds(micros: Micros) -> String {
     iso8601(micros - micros.rem_euclid(1_000_000))
 }
 
+/// Python's `str()` of an aware UTC datetime: `2018-10-18 20:35:52.350050+00:00`
+/// (fraction only when non-zero), as edX embeds it in retirement messages.
+pub fn python_datetime(micros: Micros) -> String {
+    let iso = iso8601(micros);
+    format!("{}+00:00", iso.trim_end_matches('Z').replacen('T', " ", 1))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,5 +15,6 @@ mod patch_properties;
 mod preferences;
 mod profile_images;
 mod registration;
+mod retirement;
 mod sites;
 mod token_endpoint;

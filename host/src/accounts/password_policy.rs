@@ -120,7 +120,7 @@ mod tests {
             ["This password is too long. It must contain no more than 75 characters."]
         );
         assert_eq!(
-            problems(&policy, "alicealice", Some("alicealice"), Some("alice@example.com")),
+            problems(&policy, "alicealice", Some("alicealice"), Some("alicealice@example.com")),
             ["The password is too similar to the username.", "The password is too similar to the email address."]
         );
         let strict = PasswordPolicy {

@@ -1,6 +1,7 @@
 //! The operator CLI (operator.md): one file per subcommand.
 
 mod accounts;
+mod retirement;
 mod serve;
 mod sites;
 
@@ -71,6 +72,16 @@ pub enum Command {
         #[command(subcommand)]
         command: TokensCommand,
     },
+    /// Retirement pipeline commands.
+    Retirement {
+        #[command(subcommand)]
+        command: retirement::RetirementCommand,
+    },
+    /// Org memberships (reported to partners when a learner retires).
+    Orgs {
+        #[command(subcommand)]
+        command: retirement::OrgsCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -127,6 +138,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Users { command: UsersCommand::Grant(args) } => accounts::grant_permission(&common, args).await,
         Command::Clients { command: ClientsCommand::Create(args) } => accounts::create_client(&common, args).await,
         Command::Tokens { command: TokensCommand::Issue(args) } => accounts::issue_token(&common, args).await,
+        Command::Retirement { command } => retirement::run(&common, command).await,
+        Command::Orgs { command } => retirement::run_orgs(&common, command).await,
     }
 }
 

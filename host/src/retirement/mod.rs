@@ -2,6 +2,11 @@
 //! list, and creating retirement requests. The pipeline endpoints come with
 //! their own issue.
 
+pub mod actions;
 pub mod identifiers;
+pub mod pipeline;
+pub mod report;
 pub mod requests;
+pub mod routes;
 pub mod states;
+pub mod status;

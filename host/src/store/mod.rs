@@ -137,6 +137,18 @@ impl Db {
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
     }
 
+    /// After an erasure on SQLite: checkpoint the WAL and truncate it, so old
+    /// page images holding erased values do not linger in the `-wal` file
+    /// (`secure_delete` already zeroes freed space in the database file).
+    /// Best effort: a reader holding an old snapshot can delay it.
+    pub async fn purge_wal(&self) {
+        if self.backend == Backend::Sqlite {
+            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.pool).await {
+                tracing::warn!(error = %e, "WAL checkpoint after an erasure failed");
+            }
+        }
+    }
+
     /// Closes every connection.
     pub async fn close(&self) {
         self.pool.close().await;

@@ -1,0 +1,122 @@
+//! `userapi retirement …` and `userapi orgs …`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{anyhow, Context};
+use clap::{Args, Subcommand};
+
+use super::{find_site, load_sites, open_db, CommonArgs};
+use crate::accounts::store::find_by_username;
+use crate::retirement::{actions, report};
+
+#[derive(Debug, Subcommand)]
+pub enum RetirementCommand {
+    /// Set is_being_processed on partner-reporting rows (all, or some usernames).
+    ResetPartnerReport(ResetArgs),
+    /// Hand out the unprocessed partner-reporting rows and write one report file per org.
+    PartnerReport(ReportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ResetArgs {
+    /// true or false.
+    #[arg(long, action = clap::ArgAction::Set)]
+    processing: bool,
+    /// Original usernames; without any, every row.
+    #[arg(long = "username")]
+    usernames: Vec<String>,
+    /// Only rows of this site's tenant (default: every tenant).
+    #[arg(long)]
+    site: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    #[arg(long)]
+    site: String,
+    /// Directory the report files are written to.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+/// Runs a retirement subcommand.
+pub async fn run(common: &CommonArgs, command: RetirementCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        RetirementCommand::ResetPartnerReport(args) => {
+            let tenant = match &args.site {
+                Some(name) => Some(find_site(&load_sites(common)?, name)?.tenant.clone()),
+                None => None,
+            };
+            let db = open_db(common).await?;
+            let updated = actions::reset_partner_processing(&db, tenant.as_deref(), &args.usernames, args.processing)
+                .await
+                .context("cannot reset the partner-reporting rows")?;
+            db.close().await;
+            println!("{updated}");
+            Ok(ExitCode::SUCCESS)
+        }
+        RetirementCommand::PartnerReport(args) => {
+            let registry = load_sites(common)?;
+            let site = find_site(&registry, &args.site)?;
+            let db = open_db(common).await?;
+            let rows = actions::fetch_partner_report(&db, &site).await.map_err(|e| anyhow!("{:?}", e.body))?;
+            db.close().await;
+            std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
+            for (org, (headings, org_rows)) in report::group_by_org(&site, &rows) {
+                let file = report::format_report(&org, &headings, &org_rows);
+                let path = args.out.join(&file.file_name);
+                std::fs::write(&path, &file.bytes).with_context(|| format!("cannot write {}", path.display()))?;
+                println!("{}", path.display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OrgsCommand {
+    /// Record that a user belongs to an org (reported to it on retirement).
+    Add(OrgArgs),
+    /// Remove that membership.
+    Remove(OrgArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct OrgArgs {
+    #[arg(long)]
+    site: String,
+    #[arg(long)]
+    username: String,
+    #[arg(long)]
+    org: String,
+}
+
+/// Runs an orgs subcommand.
+pub async fn run_orgs(common: &CommonArgs, command: OrgsCommand) -> anyhow::Result<ExitCode> {
+    let (args, add) = match &command {
+        OrgsCommand::Add(a) => (a, true),
+        OrgsCommand::Remove(a) => (a, false),
+    };
+    let registry = load_sites(common)?;
+    let site = find_site(&registry, &args.site)?;
+    let db = open_db(common).await?;
+    let user = find_by_username(&db, &site.tenant, &args.username)
+        .await?
+        .ok_or_else(|| anyhow!("no user {:?} in tenant {:?}", args.username, site.tenant))?;
+    let key = crate::retirement::routes::MEMBERSHIP_KEY;
+    let mut tx = db.begin().await?;
+    if add {
+        crate::preferences::store::upsert_org_tag(&mut tx, user.id, &args.org, key, "True").await?;
+    } else {
+        sqlx::query("DELETE FROM org_tags WHERE user_id = $1 AND org = $2 AND key = $3")
+            .bind(user.id)
+            .bind(&args.org)
+            .bind(key)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    db.close().await;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,284 @@
+//! The retirement driver's read and move endpoints (retirement.md §5.1–5.4):
+//! the queue, rows by state and date, one learner's status, and moves.
+
+use axum::http::StatusCode;
+use chrono::NaiveDate;
+use serde_json::{json, Value};
+
+use super::identifiers::retired_username;
+use super::status::{self, StatusRow, SELECT_STATUS};
+use crate::accounts::store::User;
+use crate::clock::now_micros;
+use crate::http::error::{ApiError, ApiResult};
+use crate::pyrepr::{py_repr, py_str};
+use crate::sites::Site;
+use crate::store::{Db, StoreError};
+
+const DAY_MICROS: i64 = 86_400 * 1_000_000;
+
+/// A 400 whose body is one JSON string, as the retirement routes answer.
+pub fn bad_request(text: impl Into<String>) -> ApiError {
+    ApiError::json_string(StatusCode::BAD_REQUEST, text)
+}
+
+/// 404 `{"message": "The user was not specified."}`.
+pub fn user_not_specified() -> ApiError {
+    ApiError::json(StatusCode::NOT_FOUND, json!({"message": "The user was not specified."}))
+}
+
+/// The retirement permission (§4): superusers and the site's service worker.
+pub fn check_retire_permission(site: &Site, user: &User) -> ApiResult<()> {
+    if user.is_superuser || user.username == site.config.retirement.service_username {
+        Ok(())
+    } else {
+        Err(ApiError::permission_denied())
+    }
+}
+
+fn parse_int(value: &str) -> Option<i64> {
+    value.trim().parse::<i64>().ok()
+}
+
+/// `GET retirement_queue/` (§5.1).
+pub async fn queue(db: &Db, site: &Site, query: &[(String, String)]) -> ApiResult<Value> {
+    let get = |k: &str| query.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
+    let cool_off = get("cool_off_days").ok_or_else(|| bad_request("Missing required parameter: 'cool_off_days'"))?;
+    let cool_off = parse_int(cool_off).ok_or_else(|| bad_request("Invalid cool_off_days, should be integer."))?;
+    if cool_off < 0 {
+        return Err(bad_request("Invalid argument for cool_off_days, must be greater than 0."));
+    }
+    let requested: Vec<&str> = query.iter().filter(|(k, _)| k == "states").map(|(_, v)| v.as_str()).collect();
+    if requested.is_empty() {
+        return Err(bad_request("Param \"states\" required with at least one state."));
+    }
+    let mut conn = db.pool().acquire().await.map_err(StoreError::from)?;
+    let known = status::states(&mut conn, &site.tenant).await?;
+    let found: Vec<&status::State> = known.iter().filter(|s| requested.contains(&s.name.as_str())).collect();
+    if found.len() != requested.len() {
+        let requested_list = Value::from(requested.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>());
+        let found_list = Value::from(found.iter().map(|s| s.name.clone()).collect::<Vec<_>>());
+        return Err(bad_request(format!(
+            "Unknown state. Requested: {} Found: {}",
+            py_repr(&requested_list),
+            py_repr(&found_list)
+        )));
+    }
+    let limit = match get("limit").filter(|l| !l.is_empty()) {
+        None => None,
+        Some(l) => match parse_int(l) {
+            Some(n) if n >= 0 => Some(n),
+            _ => return Err(bad_request(format!("Limit could not be parsed: {l}, please ensure this is an integer"))),
+        },
+    };
+    let ids: Vec<String> = found.iter().map(|s| s.id.to_string()).collect();
+    let sql = format!(
+        "{SELECT_STATUS} WHERE u.tenant = $1 AND s.current_state_id IN ({}) AND s.created < $2 ORDER BY s.id",
+        ids.join(", ")
+    );
+    let before = now_micros() - cool_off.saturating_mul(DAY_MICROS);
+    let mut rows: Vec<StatusRow> =
+        sqlx::query_as(&sql).bind(&site.tenant).bind(before).fetch_all(&mut *conn).await.map_err(StoreError::from)?;
+    if let Some(limit) = limit {
+        rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    }
+    Ok(Value::Array(rows.iter().map(StatusRow::to_json).collect()))
+}
+
+/// Takes up to `max` leading ASCII digits of `rest`.
+fn take_digits(rest: &mut &str, max: usize) -> Option<u32> {
+    let n = rest.bytes().take(max).take_while(u8::is_ascii_digit).count();
+    let (digits, tail) = rest.split_at(n);
+    *rest = tail;
+    digits.parse().ok()
+}
+
+/// Python's `strptime(value, "%Y-%m-%d")`, with its error texts.
+fn parse_date(value: &str) -> Result<NaiveDate, String> {
+    let no_match = || format!("time data {} does not match format '%Y-%m-%d'", py_repr(&json!(value)));
+    let mut rest = value;
+    let year = take_digits(&mut rest, 4).ok_or_else(no_match)?;
+    rest = rest.strip_prefix('-').ok_or_else(no_match)?;
+    let month = take_digits(&mut rest, 2).ok_or_else(no_match)?;
+    rest = rest.strip_prefix('-').ok_or_else(no_match)?;
+    let day = take_digits(&mut rest, 2).ok_or_else(no_match)?;
+    let date = i32::try_from(year).ok().and_then(|y| NaiveDate::from_ymd_opt(y, month, day)).ok_or_else(no_match)?;
+    if !rest.is_empty() {
+        return Err(format!("unconverted data remains: {rest}"));
+    }
+    Ok(date)
+}
+
+fn midnight_micros(date: NaiveDate) -> i64 {
+    date.and_hms_opt(0, 0, 0).map(|d| d.and_utc().timestamp_micros()).unwrap_or(0)
+}
+
+/// `GET retirements_by_status_and_date/` (§5.2).
+pub async fn by_status_and_date(db: &Db, site: &Site, query: &[(String, String)]) -> ApiResult<Value> {
+    let get = |k: &str| query.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
+    let mut dates = Vec::with_capacity(2);
+    for key in ["start_date", "end_date"] {
+        let raw = get(key).ok_or_else(|| bad_request(format!("Missing required parameter: '{key}'")))?;
+        dates.push(parse_date(raw).map_err(|e| bad_request(format!("Invalid start or end date: {e}")))?);
+    }
+    let (start, end) = (dates[0], dates[1]);
+    let today = chrono::Utc::now().date_naive();
+    if start > today || end > today || start > end {
+        return Err(bad_request("Dates must be today or earlier, and start must be earlier than end."));
+    }
+    let state = get("state").ok_or_else(|| bad_request("Missing required parameter: 'state'"))?;
+    let mut conn = db.pool().acquire().await.map_err(StoreError::from)?;
+    let states = status::states(&mut conn, &site.tenant).await?;
+    let state = states.iter().find(|s| s.name == state).ok_or_else(|| bad_request("Unknown retirement state."))?;
+    let sql = format!(
+        "{SELECT_STATUS} WHERE u.tenant = $1 AND s.current_state_id = $2 AND s.created >= $3 AND s.created < $4 \
+         ORDER BY s.id"
+    );
+    let rows: Vec<StatusRow> = sqlx::query_as(&sql)
+        .bind(&site.tenant)
+        .bind(state.id)
+        .bind(midnight_micros(start))
+        .bind(midnight_micros(end) + DAY_MICROS)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(StoreError::from)?;
+    Ok(Value::Array(rows.iter().map(StatusRow::to_json).collect()))
+}
+
+/// `GET {username}/retirement_status/` (§5.3): by original or retired username.
+pub async fn status_of(db: &Db, site: &Site, username: &str) -> ApiResult<Value> {
+    let config = &site.config.retirement;
+    let mut candidates = vec![username.to_owned()];
+    candidates.extend(config.salts.iter().map(|salt| retired_username(config, username, salt)));
+    let mut conn = db.pool().acquire().await.map_err(StoreError::from)?;
+    let mut users: Vec<(i64, String)> = Vec::new();
+    for name in &candidates {
+        let row: Option<(i64, String)> =
+            sqlx::query_as("SELECT id, username FROM users WHERE tenant = $1 AND username = $2")
+                .bind(&site.tenant)
+                .bind(name)
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(StoreError::from)?;
+        if let Some(row) = row {
+            if !users.iter().any(|u| u.0 == row.0) {
+                users.push(row);
+            }
+        }
+    }
+    let is_retired = |name: &str| name != username;
+    let current_salt_form = config.salts.last().map(|salt| retired_username(config, username, salt));
+    let chosen = match users.as_slice() {
+        [] => None,
+        [one] => Some(one.0),
+        [a, b] => {
+            let exact = [a, b].into_iter().find(|u| u.1 == username);
+            let retired = [a, b].into_iter().find(|u| is_retired(&u.1));
+            // The exact match wins unless it is itself retired; then the retired one.
+            exact.or(retired).map(|u| u.0)
+        }
+        many => many
+            .iter()
+            .find(|u| u.1 == username)
+            .or_else(|| many.iter().find(|u| Some(&u.1) == current_salt_form.as_ref()))
+            .map(|u| u.0),
+    };
+    let Some(user_id) = chosen else { return Err(ApiError::not_found()) };
+    let row = status::by_user_id(&mut conn, user_id).await?.ok_or_else(ApiError::not_found)?;
+    Ok(row.to_json())
+}
+
+/// Python truthiness of a JSON value.
+fn truthy(value: &Value) -> bool {
+    match value {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(o) => !o.is_empty(),
+    }
+}
+
+/// The `username` of an action body, or the "not specified" 404.
+pub fn body_username(body: &Value) -> ApiResult<String> {
+    match body.get("username") {
+        Some(v) if truthy(v) => Ok(py_str(v)),
+        _ => Err(user_not_specified()),
+    }
+}
+
+/// `PATCH update_retirement_status/` (§5.4).
+pub async fn update_status(db: &Db, site: &Site, body: &Value) -> ApiResult<()> {
+    let Some(map) = body.as_object() else {
+        return Err(bad_request("RetirementStatus: Required key username missing from update"));
+    };
+    let username = body_username(body)?;
+    let mut tx = db.begin().await?;
+    let row = status::by_original_username(&mut tx, &site.tenant, &username).await?.ok_or_else(ApiError::not_found)?;
+    for key in ["username", "new_state", "response"] {
+        if !map.contains_key(key) {
+            return Err(bad_request(format!("RetirementStatus: Required key {key} missing from update")));
+        }
+    }
+    if let Some(key) = map.keys().find(|k| !["username", "new_state", "response", "force"].contains(&k.as_str())) {
+        return Err(bad_request(format!("RetirementStatus: Unknown key {key} in update")));
+    }
+    let force = map.get("force").is_some_and(truthy);
+    let new_state_name = py_str(&map["new_state"]);
+    let states = status::states(&mut tx, &site.tenant).await?;
+    let target = states
+        .iter()
+        .find(|s| map["new_state"].is_string() && s.name == new_state_name)
+        .filter(|s| force || s.order > row.current.order)
+        .ok_or_else(|| {
+            bad_request(format!(
+                "{new_state_name} does not exist or is an eariler state than current state {} (step {})",
+                row.current.name, row.current.order
+            ))
+        })?;
+    let entry = format!(
+        "\n Moved from {} (step {}) to {} (step {}):\n{}\n",
+        row.current.name,
+        row.current.order,
+        target.name,
+        target.order,
+        py_str(&map["response"])
+    );
+    sqlx::query(
+        "UPDATE retirement_status SET last_state_id = current_state_id, current_state_id = $1, \
+         responses = responses || $2, modified = $3 WHERE id = $4",
+    )
+    .bind(target.id)
+    .bind(entry)
+    .bind(now_micros())
+    .bind(row.id)
+    .execute(&mut *tx)
+    .await
+    .map_err(StoreError::from)?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_like_strptime() {
+        assert_eq!(parse_date("2018-01-01").unwrap(), NaiveDate::from_ymd_opt(2018, 1, 1).unwrap());
+        assert_eq!(parse_date("2018-1-5").unwrap(), NaiveDate::from_ymd_opt(2018, 1, 5).unwrap());
+        assert_eq!(parse_date("2018-01-01x").unwrap_err(), "unconverted data remains: x");
+        assert_eq!(parse_date("nope").unwrap_err(), "time data 'nope' does not match format '%Y-%m-%d'");
+        assert!(parse_date("2018-02-30").is_err());
+    }
+
+    #[test]
+    fn python_truthiness() {
+        for v in [json!(true), json!(1), json!("x"), json!([0]), json!({"a": 1})] {
+            assert!(truthy(&v), "{v}");
+        }
+        for v in [json!(false), json!(0), json!(""), json!([]), json!({}), json!(null), json!(0.0)] {
+            assert!(!truthy(&v), "{v}");
+        }
+    }
+}

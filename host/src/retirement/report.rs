@@ -1,0 +1,94 @@
+//! Partner report files: one per org, formatted by [`format_report`], the
+//! seam a site's partner-report-formatter plugin replaces.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use super::actions::ReportRow;
+use crate::sites::Site;
+
+/// The driver's default columns for an org without `field_headings`.
+pub const DEFAULT_HEADINGS: &[&str] =
+    &["user_id", "original_username", "original_email", "original_name", "deletion_completed"];
+
+/// A finished report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportFile {
+    pub file_name: String,
+    pub content_type: String,
+    pub bytes: Vec<u8>,
+}
+
+/// The rows of each org, with that org's headings: an `orgs_config` entry's
+/// `field_headings`, else the defaults.
+pub fn group_by_org(site: &Site, rows: &[ReportRow]) -> BTreeMap<String, (Vec<String>, Vec<Value>)> {
+    let mut groups: BTreeMap<String, (Vec<String>, Vec<Value>)> = BTreeMap::new();
+    for row in rows {
+        let object = row.to_json(site);
+        for org in &row.orgs {
+            let headings = site
+                .config
+                .orgs_config
+                .iter()
+                .find(|c| &c.org == org && !c.field_headings.is_empty())
+                .map(|c| c.field_headings.clone())
+                .unwrap_or_else(|| DEFAULT_HEADINGS.iter().map(|h| (*h).to_owned()).collect());
+            groups.entry(org.clone()).or_insert_with(|| (headings, Vec::new())).1.push(object.clone());
+        }
+    }
+    groups
+}
+
+/// Built-in formatting: CSV with a heading row; `deletion_completed` is the row's `created`.
+pub fn format_report(org: &str, headings: &[String], rows: &[Value]) -> ReportFile {
+    let mut out = String::new();
+    out.push_str(&headings.iter().map(|h| csv_field(h)).collect::<Vec<_>>().join(","));
+    out.push_str("\r\n");
+    for row in rows {
+        let cells: Vec<String> = headings
+            .iter()
+            .map(|h| {
+                let key = if h == "deletion_completed" { "created" } else { h.as_str() };
+                match row.get(key) {
+                    Some(Value::String(s)) => csv_field(s),
+                    Some(Value::Null) | None => String::new(),
+                    Some(other) => csv_field(&other.to_string()),
+                }
+            })
+            .collect();
+        out.push_str(&cells.join(","));
+        out.push_str("\r\n");
+    }
+    let safe: String = org.chars().map(|c| if c.is_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
+    ReportFile { file_name: format!("{safe}.csv"), content_type: "text/csv".into(), bytes: out.into_bytes() }
+}
+
+fn csv_field(value: &str) -> String {
+    if value.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", value.replace('"', "\"\""))
+    } else {
+        value.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn csv_with_headings() {
+        let headings =
+            vec!["original_username".to_owned(), "original_name".to_owned(), "deletion_completed".to_owned()];
+        let rows = vec![
+            json!({"original_username": "jdoe", "original_name": "Doe, \"Jane\"", "created": "2018-01-01T00:00:00Z"}),
+        ];
+        let file = format_report("edX Org", &headings, &rows);
+        assert_eq!(file.file_name, "edX_Org.csv");
+        assert_eq!(
+            String::from_utf8(file.bytes).unwrap(),
+            "original_username,original_name,deletion_completed\r\njdoe,\"Doe, \"\"Jane\"\"\",2018-01-01T00:00:00Z\r\n"
+        );
+    }
+}

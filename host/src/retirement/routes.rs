@@ -1,0 +1,259 @@
+//! HTTP routes of the retirement API (retirement.md §5) and its admin
+//! extensions (org tags, partner-report reset).
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{get, patch, post, put};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+use super::actions::{self, CAN_CANCEL_RETIREMENT};
+use super::pipeline::{self, check_retire_permission};
+use crate::accounts::deactivation::has_permission;
+use crate::accounts::store as accounts;
+use crate::app::AppState;
+use crate::auth::Authenticated;
+use crate::http::error::{ApiError, ApiResult};
+use crate::http::json::{RawBody, JSON};
+use crate::http::middleware::check_username_segment;
+use crate::http::site::CurrentSite;
+use crate::store::StoreError;
+
+const BASE: &str = "/api/user/v1/accounts";
+
+/// The retirement routes, to be merged into the app router.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(&format!("{BASE}/retirement_queue/"), get(queue))
+        .route(&format!("{BASE}/retirements_by_status_and_date/"), get(by_status_and_date))
+        .route(&format!("{BASE}/{{username}}/retirement_status/"), get(status_of))
+        .route(&format!("{BASE}/update_retirement_status/"), patch(update_status))
+        .route(&format!("{BASE}/retire_misc/"), post(retire_misc))
+        .route(&format!("{BASE}/retire/"), post(retire))
+        .route(&format!("{BASE}/retire_mailings/"), post(retire_mailings))
+        .route(&format!("{BASE}/retirement_partner_report/"), put(queue_partner_report).post(fetch_partner_report))
+        .route(&format!("{BASE}/retirement_partner_report_cleanup/"), post(partner_report_cleanup))
+        .route(&format!("{BASE}/retirement_cleanup/"), post(retirement_cleanup))
+        .route(&format!("{BASE}/cancel_retirement/"), post(cancel))
+        .route("/admin/v1/retirement/partner_reporting/reset", post(reset_partner_reporting))
+        .route("/admin/v1/users/{username}/orgs/{org}", put(add_org).delete(remove_org))
+}
+
+type QueryList = Query<Vec<(String, String)>>;
+
+async fn queue(
+    State(s): State<AppState>,
+    CurrentSite(site): CurrentSite,
+    auth: Authenticated,
+    Query(q): QueryList,
+) -> ApiResult<Json<Value>> {
+    check_retire_permission(&site, &auth.user)?;
+    Ok(Json(pipeline::queue(&s.db, &site, &q).await?))
+}
+
+async fn by_status_and_date(
+    State(s): State<AppState>,
+    CurrentSite(site): CurrentSite,
+    auth: Authenticated,
+    Query(q): QueryList,
+) -> ApiResult<Json<Value>> {
+    check_retire_permission(&site, &auth.user)?;
+    Ok(Json(pipeline::by_status_and_date(&s.db, &site, &q).await?))
+}
+
+async fn status_of(
+    State(s): State<AppState>,
+    CurrentSite(site): CurrentSite,
+    auth: Authenticated,
+    Path(username): Path<String>,
+) -> ApiResult<Json<Value>> {
+    check_retire_permission(&site, &auth.user)?;
+    check_username_segment(&username)?;
+    Ok(Json(pipeline::status_of(&s.db, &site, &username).await?))
+}
+
+/// The JSON body of an action route (absent body = `{}`).
+fn json_body(body: &RawBody) -> ApiResult<Value> {
+    if body.bytes.is_empty() {
+        Ok(json!({}))
+    } else {
+        body.json(JSON)
+    }
+}
+
+async fn update_status(
+    State(s): State<AppState>,
+    CurrentSite(site): CurrentSite,
+    auth: Authenticated,
+    body: RawBody,
+) -> ApiResult<StatusCode> {
+    check_retire_permission(&site, &auth.user)?;
+    pipeline::update_status(&s.db, &site, &json_body(&body)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn retire_misc(
+    State(s): State<AppState>,
+    CurrentSite(site): CurrentSite,
+    auth: Authenticated,
+    body: RawBody,
+) -> ApiResult<StatusCode> {
+    check_retire_permission(&site, &auth.user)?;
+    actions::retire_misc(&s.db, &site, &json_body(&body)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn retire(
+    State(s): State<AppState>,
+    CurrentSite(site): CurrentSite,
+    auth: Authenticated,
+    body: RawBody,
+) -> ApiResult<StatusCode> {
+    check_retire_permission(&site, &auth.user)?;
+    actions::retire(&s.db, &site, &json_body(&body)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn retire_mailings(
+    State(s): State<AppState>,
+    CurrentSite(site): CurrentSite,
+    auth: Authenticated,
+    body: RawBody,
+) -> ApiResult<StatusCode> {
+    check_retire_permission(&site, &auth.user)?;
+    actions::retire_mailings(&s.db, &site, &json_body(&body)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn queue_partner_report(
+    State(s): State<AppState>,
+    CurrentSite(site): CurrentSite,
+    auth: Authenticated,
+    body: RawBody,
+) -> ApiResult<StatusCode> {
+    check_retire_permission(&site, &auth.user)?;
+    actions::queue_partner_report(&s.db, &site, &json_body(&body)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The body is ignored: the driver sends none, with a JSON content type.
+async fn fetch_partner_report(
+    State(s): State<AppState>,
+    CurrentSite(site): CurrentSite,
+    auth: Authenticated,
+) -> ApiResult<Json<Value>> {
+    check_retire_permission(&site, &auth.user)?;
+    let rows = actions::fetch_partner_report(&s.db, &site).await?;
+    Ok(Json(Value::Array(rows.iter().map(|r| r.to_json(&site)).collect())))
+}
+
+async fn partner_report_cleanup(
+    State(s): State<AppState>,
+    CurrentSite(site): CurrentSite,
+    auth: Authenticated,
+    body: RawBody,
+) -> ApiResult<StatusCode> {
+    check_retire_permission(&site, &auth.user)?;
+    actions::partner_report_cleanup(&s.db, &site, &json_body(&body)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn retirement_cleanup(
+    State(s): State<AppState>,
+    CurrentSite(site): CurrentSite,
+    auth: Authenticated,
+    body: RawBody,
+) -> ApiResult<StatusCode> {
+    check_retire_permission(&site, &auth.user)?;
+    actions::retirement_cleanup(&s.db, &site, &json_body(&body)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// JSON or form body: `retirement_id`.
+async fn cancel(
+    State(s): State<AppState>,
+    CurrentSite(site): CurrentSite,
+    auth: Authenticated,
+    body: RawBody,
+) -> ApiResult<Json<Value>> {
+    let staff_granted = auth.user.is_staff && has_permission(&s.db, &auth.user, CAN_CANCEL_RETIREMENT).await?;
+    if !(auth.user.is_superuser || staff_granted) {
+        return Err(ApiError::permission_denied());
+    }
+    let id = if body.media_type() == "application/x-www-form-urlencoded" {
+        form_urlencoded::parse(&body.bytes).find(|(k, _)| k == "retirement_id").map(|(_, v)| v.into_owned())
+    } else {
+        json_body(&body)?.get("retirement_id").filter(|v| !v.is_null()).map(crate::pyrepr::py_str)
+    };
+    actions::cancel(&s.db, &site, &auth.user, id.as_deref()).await?;
+    Ok(Json(json!({"success": true})))
+}
+
+/// `POST /admin/v1/retirement/partner_reporting/reset` (superuser, §5.13).
+async fn reset_partner_reporting(
+    State(s): State<AppState>,
+    CurrentSite(site): CurrentSite,
+    auth: Authenticated,
+    body: RawBody,
+) -> ApiResult<Json<Value>> {
+    if !auth.user.is_superuser {
+        return Err(ApiError::permission_denied());
+    }
+    let data = json_body(&body)?;
+    let processing = data.get("is_being_processed").and_then(Value::as_bool).ok_or_else(|| {
+        ApiError::messages(StatusCode::BAD_REQUEST, "is_being_processed (true or false) is required", None)
+    })?;
+    let usernames: Vec<String> = data
+        .get("usernames")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+        .unwrap_or_default();
+    let updated = actions::reset_partner_processing(&s.db, Some(&site.tenant), &usernames, processing).await?;
+    Ok(Json(json!({ "updated": updated })))
+}
+
+async fn org_target(
+    s: &AppState,
+    site: &crate::sites::Site,
+    auth: &Authenticated,
+    username: &str,
+) -> ApiResult<accounts::User> {
+    check_retire_permission(site, &auth.user)?;
+    check_username_segment(username)?;
+    accounts::find_by_username(&s.db, &site.tenant, username).await?.ok_or_else(ApiError::not_found)
+}
+
+/// The org tag key trusted services record memberships under.
+pub const MEMBERSHIP_KEY: &str = "membership";
+
+/// `PUT /admin/v1/users/{username}/orgs/{org}`: record an org membership.
+async fn add_org(
+    State(s): State<AppState>,
+    CurrentSite(site): CurrentSite,
+    auth: Authenticated,
+    Path((username, org)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let user = org_target(&s, &site, &auth, &username).await?;
+    let mut tx = s.db.begin().await?;
+    crate::preferences::store::upsert_org_tag(&mut tx, user.id, &org, MEMBERSHIP_KEY, "True").await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `DELETE /admin/v1/users/{username}/orgs/{org}`: remove that membership.
+async fn remove_org(
+    State(s): State<AppState>,
+    CurrentSite(site): CurrentSite,
+    auth: Authenticated,
+    Path((username, org)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let user = org_target(&s, &site, &auth, &username).await?;
+    sqlx::query("DELETE FROM org_tags WHERE user_id = $1 AND org = $2 AND key = $3")
+        .bind(user.id)
+        .bind(&org)
+        .bind(MEMBERSHIP_KEY)
+        .execute(s.db.pool())
+        .await
+        .map_err(StoreError::from)?;
+    Ok(StatusCode::NO_CONTENT)
+}
