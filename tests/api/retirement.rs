@@ -628,3 +628,35 @@ backend_tests!(
     cancel_restores_a_pending_account,
     concurrent_partner_fetches_never_share_rows,
 );
+
+async fn state_list_changes_wait_for_idle_pipelines(b: Backend) {
+    let (s, token) = setup(b).await;
+    fill_learner(&s, &s.token("alpha", "retirement_worker").await).await;
+    s.create_user("alpha", "root", &["--superuser"]).await;
+    let root = s.token("alpha", "root").await;
+    let driver = Driver { server: &s, token };
+    driver.patch_state(LEARNER, "RETIRING_LMS", "working").await;
+    let reload = || {
+        s.request(Method::POST, "alpha.test", "/admin/v1/sites/reload")
+            .header("authorization", format!("JWT {root}"))
+            .send()
+    };
+    let mut changed = retirement_site();
+    changed["retirement"]["states"] =
+        json!(["PENDING", "RETIRING_LMS", "LMS_COMPLETE", "ERRORED", "ABORTED", "COMPLETE"]);
+    s.write_site("alpha.json", &changed);
+    let r = reload().await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let errors = body_json(r).await["errors"].to_string();
+    assert!(errors.contains("Users are currently being processed"), "{errors}");
+    // The old states keep serving.
+    let r = driver.call(Method::GET, "retirement_queue/?cool_off_days=0&states=LOCKING_COMPLETE").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    // Once the learner is in a required state, the change goes through.
+    driver.patch_state(LEARNER, "ERRORED", "stopped").await;
+    assert_eq!(reload().await.unwrap().status(), StatusCode::OK);
+    let r = driver.call(Method::GET, "retirement_queue/?cool_off_days=0&states=LOCKING_COMPLETE").send().await.unwrap();
+    assert_eq!(body_json(r).await, json!("Unknown state. Requested: ['LOCKING_COMPLETE'] Found: []"));
+}
+
+backend_tests!(state_list_changes_wait_for_idle_pipelines);
