@@ -26,15 +26,22 @@ fn save_error(reason: impl std::fmt::Display) -> ApiError {
 pub async fn lookups(db: &Db, site: &Site, user: &User, body: &Map<String, Value>) -> StoreResult<Lookups> {
     let mut out = Lookups::default();
     if let Some(email) = body.get("email").and_then(Value::as_str) {
-        out.email = address_facts(db, site, user, email).await?;
+        out.email = address_facts(db, site, email, Some(user.id)).await?;
     }
     if let Some(email) = body.get("secondary_email").and_then(Value::as_str) {
-        out.secondary_email = address_facts(db, site, user, email).await?;
+        out.secondary_email = address_facts(db, site, email, Some(user.id)).await?;
     }
     Ok(out)
 }
 
-async fn address_facts(db: &Db, site: &Site, user: &User, address: &str) -> StoreResult<AddressFacts> {
+/// Who uses `address` in the tenant: as a primary address (or the retired
+/// form of one), or as a recovery address of anyone but `exclude_user`.
+pub async fn address_facts(
+    db: &Db,
+    site: &Site,
+    address: &str,
+    exclude_user: Option<i64>,
+) -> StoreResult<AddressFacts> {
     let primary: Option<(i64,)> = sqlx::query_as("SELECT id FROM users WHERE tenant = $1 AND email_key = $2")
         .bind(&site.tenant)
         .bind(email_key(address))
@@ -46,7 +53,7 @@ async fn address_facts(db: &Db, site: &Site, user: &User, address: &str) -> Stor
     )
     .bind(&site.tenant)
     .bind(email_key(address))
-    .bind(user.id)
+    .bind(exclude_user.unwrap_or(0))
     .fetch_optional(db.pool())
     .await?;
     let retired = is_email_retired(db, &site.tenant, &site.config.retirement, address).await?;

@@ -12,8 +12,8 @@ use serde_json::{json, Map, Value};
 
 use super::choices;
 use super::password_policy;
-use super::types::{email_key, username_key};
-use crate::retirement::identifiers::{is_email_retired, retired_username};
+use super::types::username_key;
+use crate::retirement::identifiers::retired_username;
 use crate::sites::Site;
 use crate::store::{Db, StoreResult};
 
@@ -78,22 +78,8 @@ pub async fn username_taken(db: &Db, site: &Site, username: &str) -> StoreResult
 
 /// Whether an address is someone's primary or recovery address, or retired.
 pub async fn email_taken(db: &Db, site: &Site, email: &str) -> StoreResult<bool> {
-    let primary: Option<(i64,)> = sqlx::query_as("SELECT id FROM users WHERE tenant = $1 AND email_key = $2")
-        .bind(&site.tenant)
-        .bind(email_key(email))
-        .fetch_optional(db.pool())
-        .await?;
-    let secondary: Option<(i64,)> = sqlx::query_as(
-        "SELECT r.user_id FROM account_recovery r JOIN users u ON u.id = r.user_id \
-         WHERE u.tenant = $1 AND lower(r.secondary_email) = $2",
-    )
-    .bind(&site.tenant)
-    .bind(email_key(email))
-    .fetch_optional(db.pool())
-    .await?;
-    Ok(primary.is_some()
-        || secondary.is_some()
-        || is_email_retired(db, &site.tenant, &site.config.retirement, email).await?)
+    let facts = super::changes::address_facts(db, site, email, None).await?;
+    Ok(facts.taken_as_primary || facts.taken_as_secondary)
 }
 
 /// The decisions for the fields of `body` (or only `form_field_key`), and

@@ -92,6 +92,21 @@ pub struct TokenSubject<'a> {
     pub is_superuser: bool,
 }
 
+impl<'a> TokenSubject<'a> {
+    /// The facts of `user`, with the profile's full name.
+    pub fn of(user: &'a crate::accounts::store::User, name: Option<&'a str>) -> TokenSubject<'a> {
+        TokenSubject {
+            user_id: user.id,
+            username: &user.username,
+            email: &user.email,
+            name,
+            is_active: user.is_active,
+            is_staff: user.is_staff,
+            is_superuser: user.is_superuser,
+        }
+    }
+}
+
 struct PublicKey {
     kid: Option<String>,
     /// Set when the JWK names its algorithm: then only that one is accepted.

@@ -69,15 +69,7 @@ pub async fn access_token(
     };
 
     let name = users::profile_name(&state.db, user.id).await?;
-    let subject = TokenSubject {
-        user_id: user.id,
-        username: &user.username,
-        email: &user.email,
-        name: name.as_deref(),
-        is_active: user.is_active,
-        is_staff: user.is_staff,
-        is_superuser: user.is_superuser,
-    };
+    let subject = TokenSubject::of(&user, name.as_deref());
     let token = site.keys.issue(&subject, scopes, grant, None).ok_or_else(|| {
         oauth_error(
             StatusCode::BAD_REQUEST,

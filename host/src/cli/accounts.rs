@@ -5,9 +5,9 @@ use std::process::ExitCode;
 use anyhow::{anyhow, Context};
 use clap::Args;
 
-use super::{find_site, load_sites, open_db, CommonArgs};
+use super::{find_site, load_sites, open_db, site_db_user, CommonArgs};
 use crate::accounts::service::{create_account, AccountRequest};
-use crate::accounts::store::{find_by_username, profile_name};
+use crate::accounts::store::profile_name;
 use crate::auth::clients;
 use crate::auth::jwt::TokenSubject;
 
@@ -73,12 +73,7 @@ pub struct CreateClient {
 
 /// Registers an OAuth2 client.
 pub async fn create_client(common: &CommonArgs, args: CreateClient) -> anyhow::Result<ExitCode> {
-    let registry = load_sites(common)?;
-    let site = find_site(&registry, &args.site)?;
-    let db = open_db(common).await?;
-    let user = find_by_username(&db, &site.tenant, &args.username)
-        .await?
-        .ok_or_else(|| anyhow!("no user {:?} in tenant {:?}", args.username, site.tenant))?;
+    let (site, db, user) = site_db_user(common, &args.site, &args.username).await?;
     clients::upsert(&db, &site.tenant, &args.client_id, &args.client_secret, user.id)
         .await
         .context("cannot store the client")?;
@@ -100,23 +95,10 @@ pub struct IssueToken {
 
 /// Prints a signed JWT for a user.
 pub async fn issue_token(common: &CommonArgs, args: IssueToken) -> anyhow::Result<ExitCode> {
-    let registry = load_sites(common)?;
-    let site = find_site(&registry, &args.site)?;
-    let db = open_db(common).await?;
-    let user = find_by_username(&db, &site.tenant, &args.username)
-        .await?
-        .ok_or_else(|| anyhow!("no user {:?} in tenant {:?}", args.username, site.tenant))?;
+    let (site, db, user) = site_db_user(common, &args.site, &args.username).await?;
     let name = profile_name(&db, user.id).await?;
     db.close().await;
-    let subject = TokenSubject {
-        user_id: user.id,
-        username: &user.username,
-        email: &user.email,
-        name: name.as_deref(),
-        is_active: user.is_active,
-        is_staff: user.is_staff,
-        is_superuser: user.is_superuser,
-    };
+    let subject = TokenSubject::of(&user, name.as_deref());
     let token = site
         .keys
         .issue(&subject, &["read", "write", "email", "profile", "user_id"], "", args.expires_in)
@@ -138,12 +120,7 @@ pub struct GrantPermission {
 
 /// Grants a permission to a user.
 pub async fn grant_permission(common: &CommonArgs, args: GrantPermission) -> anyhow::Result<ExitCode> {
-    let registry = load_sites(common)?;
-    let site = find_site(&registry, &args.site)?;
-    let db = open_db(common).await?;
-    let user = find_by_username(&db, &site.tenant, &args.username)
-        .await?
-        .ok_or_else(|| anyhow!("no user {:?} in tenant {:?}", args.username, site.tenant))?;
+    let (_site, db, user) = site_db_user(common, &args.site, &args.username).await?;
     crate::accounts::store::grant_permission(&db, user.id, &args.permission).await.context("cannot grant")?;
     db.close().await;
     println!("{} now has {}", args.username, args.permission);

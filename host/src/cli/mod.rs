@@ -159,3 +159,17 @@ fn load_sites(common: &CommonArgs) -> anyhow::Result<SiteRegistry> {
 fn find_site(registry: &SiteRegistry, name: &str) -> anyhow::Result<Arc<Site>> {
     registry.current().by_name(name).ok_or_else(|| anyhow::anyhow!("no site with id or domain {name:?}"))
 }
+
+/// The site named on the command line, the database, and a user of the site's tenant.
+async fn site_db_user(
+    common: &CommonArgs,
+    site: &str,
+    username: &str,
+) -> anyhow::Result<(Arc<Site>, Db, crate::accounts::store::User)> {
+    let site = find_site(&load_sites(common)?, site)?;
+    let db = open_db(common).await?;
+    let user = crate::accounts::store::find_by_username(&db, &site.tenant, username)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no user {username:?} in tenant {:?}", site.tenant))?;
+    Ok((site, db, user))
+}

@@ -6,8 +6,7 @@ use std::process::ExitCode;
 use anyhow::{anyhow, Context};
 use clap::{Args, Subcommand};
 
-use super::{find_site, load_sites, open_db, CommonArgs};
-use crate::accounts::store::find_by_username;
+use super::{find_site, load_sites, open_db, site_db_user, CommonArgs};
 use crate::retirement::{actions, report};
 
 #[derive(Debug, Subcommand)]
@@ -98,12 +97,7 @@ pub async fn run_orgs(common: &CommonArgs, command: OrgsCommand) -> anyhow::Resu
         OrgsCommand::Add(a) => (a, true),
         OrgsCommand::Remove(a) => (a, false),
     };
-    let registry = load_sites(common)?;
-    let site = find_site(&registry, &args.site)?;
-    let db = open_db(common).await?;
-    let user = find_by_username(&db, &site.tenant, &args.username)
-        .await?
-        .ok_or_else(|| anyhow!("no user {:?} in tenant {:?}", args.username, site.tenant))?;
+    let (_site, db, user) = site_db_user(common, &args.site, &args.username).await?;
     let key = crate::retirement::routes::MEMBERSHIP_KEY;
     let mut tx = db.begin().await?;
     if add {

@@ -72,6 +72,32 @@ async fn status_of(
     Ok(Json(pipeline::status_of(&s.db, &site, &username).await?))
 }
 
+/// What every worker action needs: the retirement permission, checked
+/// before the body is parsed (§4), then the JSON body (absent body = `{}`).
+struct WorkerAction {
+    db: crate::store::Db,
+    site: std::sync::Arc<crate::sites::Site>,
+    body: Value,
+}
+
+impl axum::extract::FromRequest<AppState> for WorkerAction {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        use axum::extract::FromRequestParts;
+        let (mut parts, body) = req.into_parts();
+        let CurrentSite(site) = CurrentSite::from_request_parts(&mut parts, state).await?;
+        let auth = Authenticated::from_request_parts(&mut parts, state).await?;
+        check_retire_permission(&site, &auth.user)?;
+        let raw = <RawBody as axum::extract::FromRequest<AppState>>::from_request(
+            axum::extract::Request::from_parts(parts, body),
+            state,
+        )
+        .await?;
+        Ok(WorkerAction { db: state.db.clone(), site, body: json_body(&raw)? })
+    }
+}
+
 /// The JSON body of an action route (absent body = `{}`).
 fn json_body(body: &RawBody) -> ApiResult<Value> {
     if body.bytes.is_empty() {
@@ -81,59 +107,24 @@ fn json_body(body: &RawBody) -> ApiResult<Value> {
     }
 }
 
-async fn update_status(
-    State(s): State<AppState>,
-    CurrentSite(site): CurrentSite,
-    auth: Authenticated,
-    body: RawBody,
-) -> ApiResult<StatusCode> {
-    check_retire_permission(&site, &auth.user)?;
-    pipeline::update_status(&s.db, &site, &json_body(&body)?).await?;
-    Ok(StatusCode::NO_CONTENT)
+async fn update_status(w: WorkerAction) -> ApiResult<StatusCode> {
+    pipeline::update_status(&w.db, &w.site, &w.body).await.map(|()| StatusCode::NO_CONTENT)
 }
 
-async fn retire_misc(
-    State(s): State<AppState>,
-    CurrentSite(site): CurrentSite,
-    auth: Authenticated,
-    body: RawBody,
-) -> ApiResult<StatusCode> {
-    check_retire_permission(&site, &auth.user)?;
-    actions::retire_misc(&s.db, &site, &json_body(&body)?).await?;
-    Ok(StatusCode::NO_CONTENT)
+async fn retire_misc(w: WorkerAction) -> ApiResult<StatusCode> {
+    actions::retire_misc(&w.db, &w.site, &w.body).await.map(|()| StatusCode::NO_CONTENT)
 }
 
-async fn retire(
-    State(s): State<AppState>,
-    CurrentSite(site): CurrentSite,
-    auth: Authenticated,
-    body: RawBody,
-) -> ApiResult<StatusCode> {
-    check_retire_permission(&site, &auth.user)?;
-    actions::retire(&s.db, &site, &json_body(&body)?).await?;
-    Ok(StatusCode::NO_CONTENT)
+async fn retire(w: WorkerAction) -> ApiResult<StatusCode> {
+    actions::retire(&w.db, &w.site, &w.body).await.map(|()| StatusCode::NO_CONTENT)
 }
 
-async fn retire_mailings(
-    State(s): State<AppState>,
-    CurrentSite(site): CurrentSite,
-    auth: Authenticated,
-    body: RawBody,
-) -> ApiResult<StatusCode> {
-    check_retire_permission(&site, &auth.user)?;
-    actions::retire_mailings(&s.db, &site, &json_body(&body)?).await?;
-    Ok(StatusCode::NO_CONTENT)
+async fn retire_mailings(w: WorkerAction) -> ApiResult<StatusCode> {
+    actions::retire_mailings(&w.db, &w.site, &w.body).await.map(|()| StatusCode::NO_CONTENT)
 }
 
-async fn queue_partner_report(
-    State(s): State<AppState>,
-    CurrentSite(site): CurrentSite,
-    auth: Authenticated,
-    body: RawBody,
-) -> ApiResult<StatusCode> {
-    check_retire_permission(&site, &auth.user)?;
-    actions::queue_partner_report(&s.db, &site, &json_body(&body)?).await?;
-    Ok(StatusCode::NO_CONTENT)
+async fn queue_partner_report(w: WorkerAction) -> ApiResult<StatusCode> {
+    actions::queue_partner_report(&w.db, &w.site, &w.body).await.map(|()| StatusCode::NO_CONTENT)
 }
 
 /// The body is ignored: the driver sends none, with a JSON content type.
@@ -147,26 +138,12 @@ async fn fetch_partner_report(
     Ok(Json(Value::Array(rows.iter().map(|r| r.to_json(&site)).collect())))
 }
 
-async fn partner_report_cleanup(
-    State(s): State<AppState>,
-    CurrentSite(site): CurrentSite,
-    auth: Authenticated,
-    body: RawBody,
-) -> ApiResult<StatusCode> {
-    check_retire_permission(&site, &auth.user)?;
-    actions::partner_report_cleanup(&s.db, &site, &json_body(&body)?).await?;
-    Ok(StatusCode::NO_CONTENT)
+async fn partner_report_cleanup(w: WorkerAction) -> ApiResult<StatusCode> {
+    actions::partner_report_cleanup(&w.db, &w.site, &w.body).await.map(|()| StatusCode::NO_CONTENT)
 }
 
-async fn retirement_cleanup(
-    State(s): State<AppState>,
-    CurrentSite(site): CurrentSite,
-    auth: Authenticated,
-    body: RawBody,
-) -> ApiResult<StatusCode> {
-    check_retire_permission(&site, &auth.user)?;
-    actions::retirement_cleanup(&s.db, &site, &json_body(&body)?).await?;
-    Ok(StatusCode::NO_CONTENT)
+async fn retirement_cleanup(w: WorkerAction) -> ApiResult<StatusCode> {
+    actions::retirement_cleanup(&w.db, &w.site, &w.body).await.map(|()| StatusCode::NO_CONTENT)
 }
 
 /// JSON or form body: `retirement_id`.
