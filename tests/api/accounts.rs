@@ -450,6 +450,17 @@ async fn patch_updates_fields_and_answers_the_account(b: Backend) {
             .starts_with("Make sure that you are providing a valid username or a URL that contains \"facebook.com/\""),
         "{error}"
     );
+    let response = patch(
+        s,
+        &f.alice,
+        "alice",
+        json!({"social_links": [{"platform": "myspace", "social_link": "x"}, {"platform": "x", "social_link": null}]}),
+    )
+    .await;
+    let error = body_json(response).await["field_errors"]["social_links"]["developer_message"].clone();
+    assert!(error.as_str().unwrap().ends_with(
+        "[{'platform': ['The social platform must be facebook, x or linkedin']}, {'social_link': ['This field may not be null.']}]"
+    ), "{error}");
     let response = patch(s, &f.alice, "alice", json!({"account_privacy": null, "language_proficiencies": []})).await;
     let account = body_json(response).await;
     assert_eq!(account["account_privacy"], "all_users", "back to the site default");

@@ -485,6 +485,11 @@ async fn state_moves_follow_the_rules(b: Backend) {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    // Action paths need their trailing slash.
+    for path in ["retire", "retire_misc", "update_retirement_status", "cancel_retirement"] {
+        let r = driver.call(Method::POST, path).body(json!({"username": LEARNER}).to_string()).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{path}");
+    }
     // Cleanup refusals.
     let r = driver
         .call(Method::POST, "retirement_cleanup/")
@@ -529,6 +534,15 @@ async fn cancel_restores_a_pending_account(b: Backend) {
     assert_eq!(post(&worker, format!("retirement_id={id}")).await.unwrap().status(), StatusCode::FORBIDDEN);
     let r = post(&root, String::new()).await.unwrap();
     assert_eq!(body_json(r).await, json!({"message": "retirement_id must be specified."}));
+    let r = s
+        .request(Method::POST, "alpha.test", &format!("{BASE}/cancel_retirement/"))
+        .header("authorization", format!("JWT {root}"))
+        .header("content-type", "application/json")
+        .body(r#"{"retirement_id": null}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(body_json(r).await, json!({"message": "Retirement does not exist!"}));
     let r = post(&root, "retirement_id=abc".into()).await.unwrap();
     assert_eq!(body_json(r).await, json!({"message": "Retirement does not exist!"}));
     let r = post(&root, format!("retirement_id={id}")).await.unwrap();
@@ -610,6 +624,15 @@ async fn concurrent_partner_fetches_never_share_rows(b: Backend) {
         .await
         .unwrap();
     assert_eq!(body_json(r).await, json!({"updated": 12}));
+    let r = s
+        .request(Method::POST, "alpha.test", "/admin/v1/retirement/partner_reporting/reset")
+        .header("authorization", format!("JWT {root}"))
+        .header("content-type", "application/json")
+        .body(json!({"is_being_processed": true, "usernames": []}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(body_json(r).await, json!({"updated": 0}), "an empty list names nobody");
     // The per-org report file through the formatter (CLI).
     let out_dir = tempfile::tempdir().unwrap();
     let out =

@@ -336,6 +336,14 @@ pub async fn confirm_secondary_email(db: &Db, site: &Site, key: &str) -> ApiResu
     .execute(&mut *tx)
     .await
     .map_err(StoreError::from)?;
+    sqlx::query(
+        "UPDATE pending_secondary_email_changes SET new_secondary_email = 'redact-before-delete@redacted.com' \
+         WHERE user_id = $1",
+    )
+    .bind(user_id)
+    .execute(&mut *tx)
+    .await
+    .map_err(StoreError::from)?;
     sqlx::query("DELETE FROM pending_secondary_email_changes WHERE user_id = $1")
         .bind(user_id)
         .execute(&mut *tx)
@@ -356,9 +364,9 @@ fn new_name_error(message: &str) -> ApiError {
 pub async fn request_name_change(db: &Db, site: &Site, record: &AccountRecord, body: &Value) -> ApiResult<()> {
     let name = match body.get("name") {
         None | Some(Value::Null) => return Err(new_name_error("This field may not be null.")),
-        Some(v) => crate::pyrepr::py_str(v),
+        Some(v) => crate::pyrepr::py_str(v).trim().to_owned(),
     };
-    if name.trim().is_empty() {
+    if name.is_empty() {
         return Err(new_name_error("This field may not be blank."));
     }
     if name.contains('<') || name.contains('>') {

@@ -41,7 +41,7 @@ pub fn validate(
         let (Some(name), Some(field_value)) =
             (item.get("field_name").and_then(Value::as_str), item.as_object().and_then(|o| o.get("field_value")))
         else {
-            return Err(bad_format("extended_profile must be a list of objects with field_name and field_value"));
+            return Err(bad_format("extended_profile must be a list"));
         };
         fields.push((name.to_owned(), field_value.clone()));
     }

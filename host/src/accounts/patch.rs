@@ -135,7 +135,7 @@ pub fn validate(
     }
     for (field, value) in body {
         let outcome = match field.as_str() {
-            "name" => validate_name(record, value).map(|name| {
+            "name" => validate_name(site, record, value).map(|name| {
                 if let Some(name) = name {
                     changes.old_name = Some(record.profile.name.clone());
                     changes.columns.insert(Column::Name, ColumnValue::Text(Some(name)));
@@ -273,14 +273,17 @@ fn phone_number(value: &Value) -> Result<Option<String>, MessagePair> {
     Ok(text("phone_number", value)?.and_then(|p| normalise_phone(&p)))
 }
 
-fn validate_name(record: &AccountRecord, value: &Value) -> Result<Option<String>, MessagePair> {
+fn validate_name(site: &Site, record: &AccountRecord, value: &Value) -> Result<Option<String>, MessagePair> {
     if value.is_null() {
         return Err(serializer_error("name", value, json!(["This field may not be null."])));
     }
     let name = text("name", value)?.unwrap_or_default();
     let name = name.trim().to_owned();
-    if name.is_empty() {
-        return Err(serializer_error("name", value, json!(["The name field must be at least 1 character long."])));
+    let min = site.config.name_min_length.max(1);
+    if name.chars().count() < min {
+        let message =
+            format!("The name field must be at least {min} character{} long.", if min == 1 { "" } else { "s" });
+        return Err(serializer_error("name", value, json!([message])));
     }
     if name.chars().count() > NAME_MAX {
         return Err(serializer_error("name", value, json!(["Ensure this field has no more than 255 characters."])));

@@ -186,8 +186,9 @@ async fn email_decision(db: &Db, site: &Site, value: &Value) -> StoreResult<Stri
 
 /// Up to three free usernames `<base>_<n>`, `n` drawn from growing ranges.
 async fn suggestions(db: &Db, site: &Site, input: &str) -> StoreResult<Vec<String>> {
-    // Decision [unsure in the spec]: whitespace is removed too, so every suggestion is a valid username.
-    let base: String = input.chars().filter(|c| c.is_ascii_alphanumeric()).take(USERNAME_MAX - 6).collect();
+    // Decision [unsure in the spec]: whitespace is removed too, as a username cannot hold it.
+    let base: String =
+        input.chars().take(USERNAME_MAX - 6).filter(|c| *c != '_' && *c != '-' && !c.is_whitespace()).collect();
     if base.is_empty() {
         return Ok(Vec::new());
     }

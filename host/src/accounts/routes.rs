@@ -52,7 +52,8 @@ pub fn router() -> Router<AppState> {
 type QueryMap = Query<Vec<(String, String)>>;
 
 fn query_value<'a>(query: &'a [(String, String)], key: &str) -> Option<&'a str> {
-    query.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    // Django's QueryDict.get: the last value of a repeated parameter wins.
+    query.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
 }
 
 /// The account view's permission class: `email=` or `lms_user_id=` in the
@@ -348,7 +349,14 @@ async fn replace_usernames(
     }
     let (mut successful, mut failed) = (Vec::new(), Vec::new());
     for (current, desired) in pairs {
-        let new = username_replacement::free_username(&state.db, &site, &desired).await?;
+        let new = match username_replacement::free_username(&state.db, &site, &desired).await {
+            Ok(new) => new,
+            Err(e) => {
+                tracing::error!(error = %e, "username replacement failed");
+                failed.push(json!({ current: desired }));
+                continue;
+            }
+        };
         match username_replacement::replace(&state.db, &site, &current, &new).await {
             Ok(()) => successful.push(json!({ current: new })),
             Err(e) => {
@@ -368,8 +376,11 @@ async fn validate_registration(
     headers: axum::http::HeaderMap,
     body: RawBody,
 ) -> ApiResult<Json<Value>> {
+    // X-Forwarded-For is trusted only from a reverse proxy on this host;
+    // anyone else could send a fresh value per request to dodge the limit.
     let forwarded = headers
         .get("x-forwarded-for")
+        .filter(|_| peer.ip().is_loopback())
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(',').next())
         .and_then(|v| v.trim().parse().ok());

@@ -33,9 +33,15 @@ pub fn validate(site: &Site, value: &Value) -> Result<Vec<(String, Option<String
                 );
             }
             Some(obj) => {
-                let platform = obj.get("platform").map(py_str);
-                let link = obj.get("social_link").map(py_str);
+                for key in ["platform", "social_link"] {
+                    if obj.get(key).is_some_and(Value::is_null) {
+                        error.insert(key.into(), json!(["This field may not be null."]));
+                    }
+                }
+                let platform = obj.get("platform").filter(|v| !v.is_null()).map(py_str);
+                let link = obj.get("social_link").filter(|v| !v.is_null()).map(py_str);
                 match &platform {
+                    None if error.contains_key("platform") => {}
                     None => {
                         error.insert("platform".into(), json!(["This field is required."]));
                     }
@@ -48,6 +54,7 @@ pub fn validate(site: &Site, value: &Value) -> Result<Vec<(String, Option<String
                     Some(_) => {}
                 }
                 match &link {
+                    None if error.contains_key("social_link") => {}
                     None => {
                         error.insert("social_link".into(), json!(["This field is required."]));
                     }

@@ -160,7 +160,7 @@ fn token_error(scheme: Scheme, refusal: &Refusal) -> ApiError {
     if *refusal == Refusal::Store {
         return ApiError::internal("authentication failed: the user store did not answer");
     }
-    if scheme == Scheme::Bearer {
+    if scheme == Scheme::Bearer && *refusal != Refusal::NoSuchUser {
         return match refusal {
             Refusal::Token(JwtError::Expired) => {
                 bearer_error("token_expired", "The provided access token has expired and is no longer valid.")

@@ -55,11 +55,11 @@ fn key_problem(key: &str) -> Option<&'static str> {
     }
 }
 
-/// With `languages` configured, only those (compared case-insensitively);
+/// With `languages` configured, only those (exactly);
 /// otherwise any well-formed language tag such as `en`, `es-419`, `zh_HANS`.
 fn language_accepted(site: &Site, value: &str) -> bool {
     match &site.config.languages {
-        Some(list) => list.iter().any(|l| l.eq_ignore_ascii_case(value)),
+        Some(list) => list.iter().any(|l| l == value),
         None => well_formed_language(value),
     }
 }

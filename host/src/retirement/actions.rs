@@ -20,8 +20,12 @@ use crate::pyrepr::{py_repr, py_str};
 use crate::sites::Site;
 use crate::store::{Db, StoreError};
 
+/// Unexpected failures of retirement actions answer 500 with the error text
+/// as a bare JSON string, as Open edX does on these routes.
 fn store_error(e: impl Into<StoreError>) -> ApiError {
-    ApiError::internal(e.into())
+    let e = e.into();
+    tracing::error!(error = %e, "retirement action failed");
+    ApiError::json_string(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
 }
 
 /// The row of an action body's username, which must be in a working state.

@@ -41,7 +41,7 @@ fn parse_int(value: &str) -> Option<i64> {
 
 /// `GET retirement_queue/` (§5.1).
 pub async fn queue(db: &Db, site: &Site, query: &[(String, String)]) -> ApiResult<Value> {
-    let get = |k: &str| query.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
+    let get = |k: &str| query.iter().rev().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
     let cool_off = get("cool_off_days").ok_or_else(|| bad_request("Missing required parameter: 'cool_off_days'"))?;
     let cool_off = parse_int(cool_off).ok_or_else(|| bad_request("Invalid cool_off_days, should be integer."))?;
     if cool_off < 0 {
@@ -84,28 +84,55 @@ pub async fn queue(db: &Db, site: &Site, query: &[(String, String)]) -> ApiResul
     Ok(Value::Array(rows.iter().map(StatusRow::to_json).collect()))
 }
 
-/// Takes up to `max` leading ASCII digits of `rest`.
-fn take_digits(rest: &mut &str, max: usize) -> Option<u32> {
-    let n = rest.bytes().take(max).take_while(u8::is_ascii_digit).count();
-    let (digits, tail) = rest.split_at(n);
-    *rest = tail;
-    digits.parse().ok()
+/// The ways a regex alternation can match at the start of `s`, in the order
+/// Python's `re` tries them: (value, what follows). Pattern letters: `d` any
+/// digit, `N` 1–9, `z` 0–1, `y` 1–2, `t` 0–2; `0`, `1`, `3` and space are literal.
+fn alternatives<'a>(s: &'a str, patterns: &[&str]) -> Vec<(u32, &'a str)> {
+    let b = s.as_bytes();
+    let fits = |pattern: &str| {
+        pattern.len() <= b.len()
+            && pattern.bytes().zip(b).all(|(p, c)| match p {
+                b'd' => c.is_ascii_digit(),
+                b'N' => (b'1'..=b'9').contains(c),
+                b'0' => *c == b'0',
+                b'1' => *c == b'1',
+                b'3' => *c == b'3',
+                b'z' => *c == b'0' || *c == b'1',
+                b'y' => *c == b'1' || *c == b'2',
+                b't' => (b'0'..=b'2').contains(c),
+                b' ' => *c == b' ',
+                _ => false,
+            })
+    };
+    patterns
+        .iter()
+        .filter(|p| fits(p))
+        .filter_map(|p| s[..p.len()].trim().parse().ok().map(|v| (v, &s[p.len()..])))
+        .collect()
 }
 
 /// Python's `strptime(value, "%Y-%m-%d")`, with its error texts.
 fn parse_date(value: &str) -> Result<NaiveDate, String> {
     let no_match = || format!("time data {} does not match format '%Y-%m-%d'", py_repr(&json!(value)));
-    let mut rest = value;
-    let year = take_digits(&mut rest, 4).ok_or_else(no_match)?;
-    rest = rest.strip_prefix('-').ok_or_else(no_match)?;
-    let month = take_digits(&mut rest, 2).ok_or_else(no_match)?;
-    rest = rest.strip_prefix('-').ok_or_else(no_match)?;
-    let day = take_digits(&mut rest, 2).ok_or_else(no_match)?;
-    let date = i32::try_from(year).ok().and_then(|y| NaiveDate::from_ymd_opt(y, month, day)).ok_or_else(no_match)?;
-    if !rest.is_empty() {
-        return Err(format!("unconverted data remains: {rest}"));
+    let year_len = 4;
+    if value.len() < year_len || !value.as_bytes()[..year_len].iter().all(u8::is_ascii_digit) {
+        return Err(no_match());
     }
-    Ok(date)
+    let year: i32 = value[..year_len].parse().map_err(|_| no_match())?;
+    let rest = value[year_len..].strip_prefix('-').ok_or_else(no_match)?;
+    // %m = 1[0-2]|0[1-9]|[1-9]; %d = 3[01]|[12]\d|0[1-9]|[1-9]| [1-9]
+    let (month, day, unconverted) = alternatives(rest, &["1t", "0N", "N"])
+        .into_iter()
+        .find_map(|(month, after)| {
+            let after = after.strip_prefix('-')?;
+            let (day, rest) = alternatives(after, &["3z", "yd", "0N", "N", " N"]).into_iter().next()?;
+            Some((month, day, rest))
+        })
+        .ok_or_else(no_match)?;
+    if !unconverted.is_empty() {
+        return Err(format!("unconverted data remains: {unconverted}"));
+    }
+    NaiveDate::from_ymd_opt(year, month, day).ok_or_else(|| "day is out of range for month".to_owned())
 }
 
 fn midnight_micros(date: NaiveDate) -> i64 {
@@ -114,7 +141,7 @@ fn midnight_micros(date: NaiveDate) -> i64 {
 
 /// `GET retirements_by_status_and_date/` (§5.2).
 pub async fn by_status_and_date(db: &Db, site: &Site, query: &[(String, String)]) -> ApiResult<Value> {
-    let get = |k: &str| query.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
+    let get = |k: &str| query.iter().rev().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
     let mut dates = Vec::with_capacity(2);
     for key in ["start_date", "end_date"] {
         let raw = get(key).ok_or_else(|| bad_request(format!("Missing required parameter: '{key}'")))?;
@@ -269,7 +296,12 @@ mod tests {
         assert_eq!(parse_date("2018-1-5").unwrap(), NaiveDate::from_ymd_opt(2018, 1, 5).unwrap());
         assert_eq!(parse_date("2018-01-01x").unwrap_err(), "unconverted data remains: x");
         assert_eq!(parse_date("nope").unwrap_err(), "time data 'nope' does not match format '%Y-%m-%d'");
-        assert!(parse_date("2018-02-30").is_err());
+        assert_eq!(parse_date("2018-02-30").unwrap_err(), "day is out of range for month");
+        assert_eq!(parse_date("2018-01-35").unwrap_err(), "unconverted data remains: 5");
+        assert_eq!(parse_date("2018-13-01").unwrap_err(), "time data '2018-13-01' does not match format '%Y-%m-%d'");
+        assert_eq!(parse_date("18-01-01").unwrap_err(), "time data '18-01-01' does not match format '%Y-%m-%d'");
+        assert_eq!(parse_date("2018-10-9").unwrap(), NaiveDate::from_ymd_opt(2018, 10, 9).unwrap());
+        assert_eq!(parse_date("2018-1-31").unwrap(), NaiveDate::from_ymd_opt(2018, 1, 31).unwrap());
     }
 
     #[test]

@@ -35,8 +35,27 @@ pub fn router() -> Router<AppState> {
         .route(&format!("{BASE}/retirement_partner_report_cleanup/"), post(partner_report_cleanup))
         .route(&format!("{BASE}/retirement_cleanup/"), post(retirement_cleanup))
         .route(&format!("{BASE}/cancel_retirement/"), post(cancel))
+        .merge(without_slash())
         .route("/admin/v1/retirement/partner_reporting/reset", post(reset_partner_reporting))
         .route("/admin/v1/users/{username}/orgs/{org}", put(add_org).delete(remove_org))
+}
+
+/// The action paths without their trailing slash answer 404 (§4) instead of
+/// falling into `accounts/{username}`.
+fn without_slash() -> Router<AppState> {
+    let names = [
+        "update_retirement_status",
+        "retire_misc",
+        "retire",
+        "retire_mailings",
+        "retirement_partner_report",
+        "retirement_partner_report_cleanup",
+        "retirement_cleanup",
+        "cancel_retirement",
+    ];
+    names.into_iter().fold(Router::new(), |router, name| {
+        router.route(&format!("{BASE}/{name}"), axum::routing::any(|| async { crate::http::middleware::no_route() }))
+    })
 }
 
 type QueryList = Query<Vec<(String, String)>>;
@@ -160,7 +179,7 @@ async fn cancel(
     let id = if body.media_type() == "application/x-www-form-urlencoded" {
         form_urlencoded::parse(&body.bytes).find(|(k, _)| k == "retirement_id").map(|(_, v)| v.into_owned())
     } else {
-        json_body(&body)?.get("retirement_id").filter(|v| !v.is_null()).map(crate::pyrepr::py_str)
+        json_body(&body)?.get("retirement_id").map(crate::pyrepr::py_str)
     };
     actions::cancel(&s.db, &site, &auth.user, id.as_deref()).await?;
     Ok(Json(json!({"success": true})))
@@ -180,12 +199,21 @@ async fn reset_partner_reporting(
     let processing = data.get("is_being_processed").and_then(Value::as_bool).ok_or_else(|| {
         ApiError::messages(StatusCode::BAD_REQUEST, "is_being_processed (true or false) is required", None)
     })?;
-    let usernames: Vec<String> = data
-        .get("usernames")
-        .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
-        .unwrap_or_default();
-    let updated = actions::reset_partner_processing(&s.db, Some(&site.tenant), &usernames, processing).await?;
+    // Without `usernames` every row of the tenant; with a list only those (unknown names ignored).
+    let updated = match data.get("usernames") {
+        None => actions::reset_partner_processing(&s.db, Some(&site.tenant), &[], processing).await?,
+        Some(list) => {
+            let names: Vec<String> = list
+                .as_array()
+                .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+                .unwrap_or_default();
+            if names.is_empty() {
+                0
+            } else {
+                actions::reset_partner_processing(&s.db, Some(&site.tenant), &names, processing).await?
+            }
+        }
+    };
     Ok(Json(json!({ "updated": updated })))
 }
 

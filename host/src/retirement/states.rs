@@ -31,20 +31,22 @@ impl From<sqlx::Error> for StateSyncError {
     }
 }
 
-/// Brings the `retirement_states` of every tenant in `sites` in line with its config.
+/// Brings the `retirement_states` of every tenant in `sites` in line with
+/// its config, in one transaction: all tenants change, or none.
 pub async fn sync(db: &Db, sites: &SiteSet) -> Result<(), StateSyncError> {
     let mut tenants: BTreeMap<&str, &Vec<String>> = BTreeMap::new();
     for site in sites.all() {
         tenants.insert(&site.tenant, &site.config.retirement.states);
     }
+    let mut tx = db.begin().await?;
     for (tenant, states) in tenants {
-        sync_tenant(db, tenant, states).await?;
+        sync_tenant(&mut tx, tenant, states).await?;
     }
+    tx.commit().await?;
     Ok(())
 }
 
-async fn sync_tenant(db: &Db, tenant: &str, states: &[String]) -> Result<(), StateSyncError> {
-    let mut tx = db.begin().await?;
+async fn sync_tenant(tx: &mut sqlx::AnyConnection, tenant: &str, states: &[String]) -> Result<(), StateSyncError> {
     let existing: Vec<(i64, String, i64)> = sqlx::query_as(
         "SELECT id, state_name, state_execution_order FROM retirement_states WHERE tenant = $1 ORDER BY state_execution_order",
     )
@@ -112,7 +114,6 @@ async fn sync_tenant(db: &Db, tenant: &str, states: &[String]) -> Result<(), Sta
             }
         }
     }
-    tx.commit().await?;
     Ok(())
 }
 

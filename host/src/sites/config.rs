@@ -40,8 +40,9 @@ pub struct SiteConfig {
     pub password_policy: PasswordPolicy,
     #[serde(default)]
     pub languages: Option<Vec<String>>,
+    /// In configuration order (messages list them that way).
     #[serde(default = "default_social_platforms")]
-    pub social_platforms: BTreeMap<String, SocialPlatform>,
+    pub social_platforms: indexmap::IndexMap<String, SocialPlatform>,
     #[serde(default)]
     pub profile_image: ProfileImageConfig,
     #[serde(default)]
@@ -243,7 +244,7 @@ pub struct SocialPlatform {
     pub display_name: Option<String>,
 }
 
-fn default_social_platforms() -> BTreeMap<String, SocialPlatform> {
+fn default_social_platforms() -> indexmap::IndexMap<String, SocialPlatform> {
     [
         ("facebook", "Facebook", "facebook.com/", "https://www.facebook.com/username"),
         ("x", "X", "x.com/", "https://www.x.com/username"),
@@ -262,7 +263,7 @@ fn default_social_platforms() -> BTreeMap<String, SocialPlatform> {
 }
 
 /// Profile image URLs, sizes and storage.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ProfileImageConfig {
     pub base_url: String,
@@ -288,7 +289,7 @@ impl Default for ProfileImageConfig {
 }
 
 /// Where uploaded profile images are written.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ImageStorageConfig {
     pub kind: String,
@@ -317,6 +318,14 @@ pub struct RetirementConfig {
     pub salts: Vec<String>,
     pub service_username: String,
     pub cool_off_days: i64,
+}
+
+impl RetirementConfig {
+    /// The settings every site of a tenant must share (retirement.md §1.1):
+    /// states, salts, prefixes and the retired e-mail domain.
+    pub fn tenant_identity(&self) -> (&[String], &[String], &str, &str, &str) {
+        (&self.states, &self.salts, &self.username_prefix, &self.email_prefix, &self.email_domain)
+    }
 }
 
 impl Default for RetirementConfig {

@@ -195,7 +195,7 @@ fn cross_site_issues(dir: &Path, sites: &[Site]) -> Vec<SiteIssue> {
     let mut domains: HashMap<String, &Path> = HashMap::new();
     let mut defaults = Vec::new();
     let mut secret_owner: HashMap<String, &str> = HashMap::new();
-    let mut tenant_retirement: BTreeMap<&str, (&Path, &crate::sites::config::RetirementConfig)> = BTreeMap::new();
+    let mut tenant_first: BTreeMap<&str, &Site> = BTreeMap::new();
     for site in sites {
         if let Some(other) = ids.insert(&site.id, &site.file) {
             issues.push(issue(
@@ -237,20 +237,31 @@ fn cross_site_issues(dir: &Path, sites: &[Site]) -> Vec<SiteIssue> {
                 }
             }
         }
-        match tenant_retirement.get(site.tenant.as_str()) {
-            Some((other, cfg)) if *cfg != &site.config.retirement => issues.push(issue(
-                &site.file,
-                "/retirement",
-                "tenant_consistency",
-                format!(
-                    "sites of tenant {:?} must share retirement settings, but {} differs",
-                    site.tenant,
-                    other.display()
-                ),
-            )),
-            Some(_) => {}
+        match tenant_first.get(site.tenant.as_str()) {
+            Some(first) => {
+                let retirement_differs =
+                    first.config.retirement.tenant_identity() != site.config.retirement.tenant_identity();
+                let images_differ = first.config.profile_image != site.config.profile_image;
+                for (differs, pointer, what) in [
+                    (retirement_differs, "/retirement", "retirement states, salts and prefixes"),
+                    (images_differ, "/profile_image", "profile image settings"),
+                ] {
+                    if differs {
+                        issues.push(issue(
+                            &site.file,
+                            pointer,
+                            "tenant_consistency",
+                            format!(
+                                "sites of tenant {:?} must share {what}, but {} differs",
+                                site.tenant,
+                                first.file.display()
+                            ),
+                        ));
+                    }
+                }
+            }
             None => {
-                tenant_retirement.insert(&site.tenant, (&site.file, &site.config.retirement));
+                tenant_first.insert(&site.tenant, site);
             }
         }
     }
