@@ -11,6 +11,7 @@ pub mod clock;
 pub mod http;
 pub mod mail;
 pub mod metrics;
+pub mod plugins;
 pub mod preferences;
 pub mod pyrepr;
 pub mod retirement;

@@ -12,6 +12,7 @@ mod clients;
 mod http;
 mod mail;
 mod patch_properties;
+mod plugins;
 mod preferences;
 mod profile_images;
 mod registration;

@@ -1,6 +1,6 @@
 //! Extended-profile writes (accounts.md §8.8): shape checks, the site's
-//! JSON Schema, then the validator seam (the plugin issue plugs a WASM
-//! validator in here). Values live in the profile's `meta` object.
+//! JSON Schema, then the site's validator plugin, whose normalised values
+//! are what is stored. Values live in the profile's `meta` object.
 
 use std::collections::BTreeMap;
 
@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 
 use super::store::AccountRecord;
 use crate::http::error::MessagePair;
+use crate::plugins::CallError;
 use crate::sites::Site;
 
 /// Names in `meta` that hold Open edX's own history, never client data.
@@ -27,12 +28,45 @@ fn field_error(name: &str, message: &str) -> MessagePair {
     }
 }
 
-/// Validates an `extended_profile` array into (field name, value) pairs.
-pub fn validate(
-    site: &Site,
-    _record: &AccountRecord,
-    value: &Value,
-) -> Result<Vec<(String, Value)>, BTreeMap<String, MessagePair>> {
+/// Why an `extended_profile` value was not accepted.
+#[derive(Debug)]
+pub enum Refusal {
+    /// The client's values are wrong: a 400 with these field errors.
+    Fields(BTreeMap<String, MessagePair>),
+    /// The site's validator failed: nothing may be stored.
+    Plugin(CallError),
+}
+
+/// Validates an `extended_profile` array into the (field name, value) pairs to store.
+pub fn validate(site: &Site, record: &AccountRecord, value: &Value) -> Result<Vec<(String, Value)>, Refusal> {
+    let fields = check_declared(site, value).map_err(Refusal::Fields)?;
+    let Some(plugin) = &site.plugins.validator else {
+        return Ok(fields);
+    };
+    let stored = stored_fields(record);
+    match plugin.validate(&record.user.username, &fields, &stored).map_err(Refusal::Plugin)? {
+        Ok(normalised) => Ok(normalised),
+        Err(refusals) => Err(Refusal::Fields(
+            refusals
+                .into_iter()
+                .map(|r| {
+                    let pair =
+                        MessagePair { developer_message: r.developer_message, user_message: Some(r.user_message) };
+                    (r.field, pair)
+                })
+                .collect(),
+        )),
+    }
+}
+
+/// The account's extended-profile values before this change (reserved names left out).
+fn stored_fields(record: &AccountRecord) -> Vec<(String, Value)> {
+    let meta: Map<String, Value> = serde_json::from_str(&record.profile.meta).unwrap_or_default();
+    meta.into_iter().filter(|(name, _)| !RESERVED.contains(&name.as_str())).collect()
+}
+
+/// The shape rules, reserved names and the site's JSON Schema.
+fn check_declared(site: &Site, value: &Value) -> Result<Vec<(String, Value)>, BTreeMap<String, MessagePair>> {
     let Some(items) = value.as_array() else {
         return Err(bad_format("extended_profile must be a list"));
     };

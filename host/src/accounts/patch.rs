@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 use super::choices::{self, EDUCATION_LEVELS, GENDERS, US_STATES};
 use super::store::AccountRecord;
 use super::{extended_profile, social};
-use crate::http::error::MessagePair;
+use crate::http::error::{ApiError, MessagePair};
 use crate::preferences::rules as preference_rules;
 use crate::pyrepr::{py_repr, py_str};
 use crate::sites::Site;
@@ -113,13 +113,14 @@ pub struct Lookups {
     pub secondary_email: AddressFacts,
 }
 
-/// Validates `body` against `record`; every problem is collected.
+/// Validates `body` against `record`; every problem is collected. A failing
+/// validator plugin refuses the whole change (a 5xx, nothing stored).
 pub fn validate(
     site: &Site,
     record: &AccountRecord,
     body: &Map<String, Value>,
     lookups: &Lookups,
-) -> Result<AccountChanges, FieldErrors> {
+) -> Result<AccountChanges, ApiError> {
     let mut errors = FieldErrors::new();
     let mut changes = AccountChanges::default();
     for field in READ_ONLY {
@@ -166,10 +167,11 @@ pub fn validate(
                     changes.extended_profile = v;
                     Ok(())
                 }
-                Err(mut found) => {
+                Err(extended_profile::Refusal::Fields(mut found)) => {
                     errors.append(&mut found);
                     Ok(())
                 }
+                Err(extended_profile::Refusal::Plugin(failure)) => return Err(failure.into()),
             },
             "email" => primary_email(record, value, lookups.email).map(|v| changes.email = Some(v)),
             "secondary_email" => {
@@ -184,7 +186,7 @@ pub fn validate(
     if errors.is_empty() {
         Ok(changes)
     } else {
-        Err(errors)
+        Err(ApiError::field_errors(errors))
     }
 }
 

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use super::changes::{self, Confirmation};
 use super::profile_image::{self, FilesystemStore, ImageStore};
 use super::store::{self, AccountRecord, User};
-use super::view::{account_for_viewer, RequestOrigin, ViewRequest};
+use super::view::{account_for_viewer, Memberships, RequestOrigin, ViewRequest};
 use super::{deactivation, patch, registration, username_replacement, view};
 use crate::app::AppState;
 use crate::auth::{Authenticated, Scheme};
@@ -19,6 +19,7 @@ use crate::http::error::{ApiError, ApiResult};
 use crate::http::json::{RawBody, JSON, MERGE_PATCH};
 use crate::http::middleware::check_username_segment;
 use crate::http::site::CurrentSite;
+use crate::preferences::store::org_memberships;
 use crate::retirement::identifiers::is_email_retired;
 use crate::sites::Site;
 
@@ -71,9 +72,28 @@ async fn me(auth: Authenticated) -> Json<Value> {
     Json(json!({ "username": auth.user.username }))
 }
 
-fn render(site: &Site, record: &AccountRecord, origin: &RequestOrigin, auth: &Authenticated, shared: bool) -> Value {
-    let request = ViewRequest { viewer_id: auth.user.id, viewer_is_staff: auth.user.is_staff, shared };
-    account_for_viewer(site, record, origin, request)
+async fn render(
+    state: &AppState,
+    site: &Site,
+    record: &AccountRecord,
+    origin: &RequestOrigin,
+    auth: &Authenticated,
+    shared: bool,
+) -> ApiResult<Value> {
+    let mut request = ViewRequest {
+        viewer_id: auth.user.id,
+        viewer_username: &auth.user.username,
+        viewer_is_staff: auth.user.is_staff,
+        shared,
+        orgs: None,
+    };
+    if site.plugins.visibility.is_some() && request.needs_policy(record.user.id) {
+        request.orgs = Some(Memberships {
+            viewer: org_memberships(&state.db, auth.user.id).await?,
+            owner: org_memberships(&state.db, record.user.id).await?,
+        });
+    }
+    Ok(account_for_viewer(site, record, origin, &request))
 }
 
 /// `GET /api/user/v1/accounts/{username}`.
@@ -90,7 +110,7 @@ async fn get_account(
     let user = store::find_by_username(&state.db, &site.tenant, &username).await?.ok_or_else(ApiError::not_found)?;
     let record = store::load_account(&state.db, user).await?;
     let shared = query_value(&query, "view") == Some("shared");
-    Ok(Json(render(&site, &record, &origin, &auth, shared)))
+    Ok(Json(render(&state, &site, &record, &origin, &auth, shared).await?))
 }
 
 /// `GET /api/user/v1/accounts?username=|email=|lms_user_id=` (accounts.md §6).
@@ -128,7 +148,7 @@ async fn list_accounts(
     let mut accounts = Vec::with_capacity(users.len());
     for user in users {
         let record = store::load_account(&state.db, user).await?;
-        accounts.push(render(&site, &record, &origin, &auth, shared));
+        accounts.push(render(&state, &site, &record, &origin, &auth, shared).await?);
     }
     Ok(Json(Value::Array(accounts)).into_response())
 }
@@ -181,7 +201,7 @@ async fn patch_account(
     }
     let record = store::load_account(&state.db, auth.user.clone()).await?;
     let lookups = changes::lookups(&state.db, &site, &record.user, data).await?;
-    let account_changes = patch::validate(&site, &record, data, &lookups).map_err(ApiError::field_errors)?;
+    let account_changes = patch::validate(&site, &record, data, &lookups)?;
     changes::apply_patch(&state.db, &site, &record, &account_changes, &origin.scheme).await?;
     let user = store::find_by_id(&state.db, &site.tenant, record.user.id).await?.ok_or_else(ApiError::not_found)?;
     let record = store::load_account(&state.db, user).await?;
@@ -300,7 +320,7 @@ async fn deactivate(
     let target = store::find_by_username(&state.db, &site.tenant, &username).await?.ok_or_else(ApiError::not_found)?;
     deactivation::deactivate(&state.db, &site, &auth.user, &target).await?;
     let record = store::load_account(&state.db, target).await?;
-    Ok(Json(render(&site, &record, &origin, &auth, false)))
+    Ok(Json(render(&state, &site, &record, &origin, &auth, false).await?))
 }
 
 /// `POST /api/user/v1/accounts/deactivate_logout/`: "delete my account",

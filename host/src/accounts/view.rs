@@ -152,20 +152,42 @@ pub fn full_account(site: &Site, record: &AccountRecord, origin: &RequestOrigin)
 }
 
 /// Who is asking for an account, and how.
-#[derive(Debug, Clone, Copy)]
-pub struct ViewRequest {
+#[derive(Debug, Clone)]
+pub struct ViewRequest<'a> {
     pub viewer_id: i64,
+    pub viewer_username: &'a str,
     pub viewer_is_staff: bool,
     /// `view=shared`: see the account as other users do.
     pub shared: bool,
+    /// Org memberships of the viewer and the owner, looked up only when a
+    /// visibility policy plugin will decide (see [`ViewRequest::needs_policy`]).
+    pub orgs: Option<Memberships>,
+}
+
+/// Org memberships a visibility policy may weigh.
+#[derive(Debug, Clone, Default)]
+pub struct Memberships {
+    pub viewer: Vec<String>,
+    pub owner: Vec<String>,
+}
+
+impl ViewRequest<'_> {
+    /// Whether the site's policy, not full access, decides what `owner_id`'s account shows.
+    pub fn needs_policy(&self, owner_id: i64) -> bool {
+        !((self.viewer_id == owner_id || self.viewer_is_staff) && !self.shared)
+    }
 }
 
 /// The account object as `request`'s viewer may see it (visibility.md §2).
-pub fn account_for_viewer(site: &Site, record: &AccountRecord, origin: &RequestOrigin, request: ViewRequest) -> Value {
+pub fn account_for_viewer(
+    site: &Site,
+    record: &AccountRecord,
+    origin: &RequestOrigin,
+    request: &ViewRequest<'_>,
+) -> Value {
     let config = &site.config.account_visibility_configuration;
     let mut full = full_account(site, record, origin);
-    let owner = request.viewer_id == record.user.id;
-    let fields: Vec<String> = if (owner || request.viewer_is_staff) && !request.shared {
+    let fields: Vec<String> = if !request.needs_policy(record.user.id) {
         config.admin_fields.clone()
     } else {
         let consent = requires_parental_consent(site, record);
@@ -175,16 +197,18 @@ pub fn account_for_viewer(site: &Site, record: &AccountRecord, origin: &RequestO
             .iter()
             .filter_map(|(k, v)| k.strip_prefix("visibility.").map(|f| (f, v.as_str())))
             .collect();
+        let orgs = request.orgs.clone().unwrap_or_default();
         let input = VisibilityInput {
             viewer: if request.viewer_is_staff { Viewer::Staff } else { Viewer::User },
+            viewer_username: Some(request.viewer_username),
+            viewer_orgs: orgs.viewer,
+            owner: &record.user.username,
+            owner_orgs: orgs.owner,
             privacy: &privacy,
             field_preferences,
             requires_parental_consent: consent,
         };
-        visibility::builtin_visible_fields(config, &input)
-            .into_iter()
-            .filter(|f| config.admin_fields.contains(f))
-            .collect()
+        visibility::visible_fields(site, &input)
     };
     let mut out = Map::new();
     for field in fields {

@@ -1,9 +1,11 @@
-//! Which account fields a viewer without full access sees (visibility.md).
-//! This is the one seam a site's visibility-policy plugin replaces.
+//! Which account fields a viewer without full access sees (visibility.md):
+//! the site's visibility-policy plugin if it has one, else Open edX's rules.
 
 use std::collections::HashMap;
 
+use crate::plugins::visibility::{ReaderKind, VisibilityFacts};
 use crate::sites::config::VisibilityConfig;
+use crate::sites::Site;
 
 /// Who is looking, as the policy sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,6 +19,10 @@ pub enum Viewer {
 #[derive(Debug, Clone)]
 pub struct VisibilityInput<'a> {
     pub viewer: Viewer,
+    pub viewer_username: Option<&'a str>,
+    pub viewer_orgs: Vec<String>,
+    pub owner: &'a str,
+    pub owner_orgs: Vec<String>,
     /// The owner's effective privacy (visibility.md §2 step 2).
     pub privacy: &'a str,
     /// The owner's `visibility.<field>` preferences, keyed by field.
@@ -36,6 +42,49 @@ pub fn effective_privacy<'a>(
     } else {
         preference.unwrap_or(&config.default_visibility)
     }
+}
+
+/// The fields `input`'s viewer sees, always within `admin_fields` and each
+/// once. A failing plugin fails closed: only `public_fields` (plugins.md).
+pub fn visible_fields(site: &Site, input: &VisibilityInput<'_>) -> Vec<String> {
+    let config = &site.config.account_visibility_configuration;
+    let granted = match &site.plugins.visibility {
+        None => builtin_visible_fields(config, input),
+        Some(plugin) => {
+            let facts = VisibilityFacts {
+                reader: match input.viewer {
+                    Viewer::Anonymous => ReaderKind::Anonymous,
+                    Viewer::User => ReaderKind::User,
+                    Viewer::Staff => ReaderKind::Staff,
+                },
+                reader_username: input.viewer_username,
+                reader_orgs: input.viewer_orgs.clone(),
+                owner: input.owner,
+                owner_orgs: input.owner_orgs.clone(),
+                account_privacy: input.privacy,
+                field_preferences: input
+                    .field_preferences
+                    .iter()
+                    .map(|(f, v)| ((*f).to_owned(), (*v).to_owned()))
+                    .collect(),
+                requires_parental_consent: input.requires_parental_consent,
+                public_fields: &config.public_fields,
+                bulk_shareable_fields: &config.bulk_shareable_fields,
+                custom_shareable_fields: &config.custom_shareable_fields,
+            };
+            plugin.visible_fields(&facts).unwrap_or_else(|e| {
+                tracing::warn!(site = %e.site, plugin = %e.plugin, cause = %e.cause, "visibility policy failed; showing public fields only");
+                config.public_fields.clone()
+            })
+        }
+    };
+    let mut fields: Vec<String> = Vec::with_capacity(granted.len());
+    for field in granted {
+        if config.admin_fields.contains(&field) && !fields.contains(&field) {
+            fields.push(field);
+        }
+    }
+    fields
 }
 
 /// Open edX's built-in policy (visibility.md §2 step 3).
@@ -63,6 +112,10 @@ mod tests {
     fn input<'a>(privacy: &'a str, prefs: &[(&'a str, &'a str)]) -> VisibilityInput<'a> {
         VisibilityInput {
             viewer: Viewer::User,
+            viewer_username: None,
+            viewer_orgs: Vec::new(),
+            owner: "owner",
+            owner_orgs: Vec::new(),
             privacy,
             field_preferences: prefs.iter().copied().collect(),
             requires_parental_consent: false,

@@ -1,6 +1,7 @@
 //! The operator CLI (operator.md): one file per subcommand.
 
 mod accounts;
+mod plugin;
 mod retirement;
 mod serve;
 mod sites;
@@ -82,6 +83,20 @@ pub enum Command {
         #[command(subcommand)]
         command: retirement::OrgsCommand,
     },
+    /// WebAssembly plugin commands.
+    Plugin {
+        #[command(subcommand)]
+        command: PluginCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PluginCommand {
+    /// Say which plugin worlds (and WIT versions) a component implements.
+    Check {
+        /// The component file (.wasm).
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -134,6 +149,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Sites { command: SitesCommand::Check } => Ok(sites::check(&common)),
+        Command::Plugin { command: PluginCommand::Check { file } } => Ok(plugin::check(&file)),
         Command::Users { command: UsersCommand::Create(args) } => accounts::create_user(&common, args).await,
         Command::Users { command: UsersCommand::Grant(args) } => accounts::grant_permission(&common, args).await,
         Command::Clients { command: ClientsCommand::Create(args) } => accounts::create_client(&common, args).await,

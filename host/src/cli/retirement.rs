@@ -62,11 +62,23 @@ pub async fn run(common: &CommonArgs, command: RetirementCommand) -> anyhow::Res
             let rows = actions::fetch_partner_report(&db, &site).await.map_err(|e| anyhow!("{:?}", e.body))?;
             db.close().await;
             std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
-            for (org, (headings, org_rows)) in report::group_by_org(&site, &rows) {
-                let file = report::format_report(&org, &headings, &org_rows);
-                let path = args.out.join(&file.file_name);
-                std::fs::write(&path, &file.bytes).with_context(|| format!("cannot write {}", path.display()))?;
-                println!("{}", path.display());
+            let mut failed = false;
+            for (org, file) in report::org_reports(&site, &rows) {
+                match file {
+                    Ok(file) => {
+                        let path = args.out.join(&file.file_name);
+                        std::fs::write(&path, &file.bytes)
+                            .with_context(|| format!("cannot write {}", path.display()))?;
+                        println!("{}", path.display());
+                    }
+                    Err(e) => {
+                        eprintln!("error: the report for org {org:?} was not produced: {e}");
+                        failed = true;
+                    }
+                }
+            }
+            if failed {
+                return Ok(ExitCode::FAILURE);
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -10,13 +10,10 @@ pub fn check(common: &CommonArgs) -> ExitCode {
     match load_dir(&common.sites) {
         Ok(set) => {
             for site in set.all() {
-                let plugins = &site.config.plugins;
-                let slots = [
-                    ("extended_profile_validator", &plugins.extended_profile_validator),
-                    ("visibility_policy", &plugins.visibility_policy),
-                    ("partner_report_formatter", &plugins.partner_report_formatter),
-                ];
-                let named: Vec<&str> = slots.iter().filter(|(_, p)| p.is_some()).map(|(n, _)| *n).collect();
+                let plugins = &site.plugins;
+                let slots = [&plugins.validator, &plugins.visibility, &plugins.formatter];
+                let named: Vec<String> =
+                    slots.iter().filter_map(|p| p.as_ref()).map(|p| format!("{} ({})", p.slot, p.name)).collect();
                 println!(
                     "ok   {} (tenant {}, domains {}){}{}",
                     site.id,

@@ -8,6 +8,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
+use crate::plugins::{CallError, Cause};
 use crate::store::StoreError;
 
 /// A developer/user message pair (errors.md §1.2).
@@ -141,6 +142,21 @@ impl ApiError {
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error");
         Self::messages(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error.", None)
+    }
+}
+
+impl From<CallError> for ApiError {
+    /// A failed plugin refuses the request; the body names the plugin and
+    /// the cause for the operator, and nothing was stored (plugins.md).
+    fn from(e: CallError) -> Self {
+        tracing::error!(site = %e.site, plugin = %e.plugin, slot = %e.slot, cause = %e.cause, "plugin call failed");
+        let status =
+            if e.cause == Cause::Busy { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::INTERNAL_SERVER_ERROR };
+        Self::messages(
+            status,
+            e.to_string(),
+            Some("This change cannot be saved right now. Please try again later.".into()),
+        )
     }
 }
 

@@ -48,6 +48,19 @@ pub async fn delete(conn: &mut AnyConnection, user_id: i64, key: &str) -> StoreR
     Ok(result.rows_affected() > 0)
 }
 
+/// The org tag key trusted services record memberships under.
+pub const MEMBERSHIP_KEY: &str = "membership";
+
+/// The orgs `user_id` belongs to, by name.
+pub async fn org_memberships(db: &Db, user_id: i64) -> StoreResult<Vec<String>> {
+    let rows: Vec<(String,)> = sqlx::query_as("SELECT org FROM org_tags WHERE user_id = $1 AND key = $2 ORDER BY org")
+        .bind(user_id)
+        .bind(MEMBERSHIP_KEY)
+        .fetch_all(db.pool())
+        .await?;
+    Ok(rows.into_iter().map(|(org,)| org).collect())
+}
+
 /// Sets the org tag `(user, org, key)`.
 pub async fn upsert_org_tag(
     conn: &mut AnyConnection,

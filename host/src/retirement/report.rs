@@ -1,11 +1,14 @@
-//! Partner report files: one per org, formatted by [`format_report`], the
-//! seam a site's partner-report-formatter plugin replaces.
+//! Partner report files: one per org, formatted by the site's
+//! partner-report-formatter plugin, else by the built-in [`format_report`].
 
 use std::collections::BTreeMap;
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use super::actions::ReportRow;
+use crate::clock::iso8601;
+use crate::plugins::formatter::ReportEntry;
+use crate::plugins::CallError;
 use crate::sites::Site;
 
 /// The driver's default columns for an org without `field_headings`.
@@ -38,6 +41,50 @@ pub fn group_by_org(site: &Site, rows: &[ReportRow]) -> BTreeMap<String, (Vec<St
         }
     }
     groups
+}
+
+/// Every org's report file, in org order. A failing formatter plugin fails
+/// only that org's report; the others still come out (plugins.md).
+pub fn org_reports(site: &Site, rows: &[ReportRow]) -> Vec<(String, Result<ReportFile, CallError>)> {
+    let groups = group_by_org(site, rows);
+    let Some(plugin) = &site.plugins.formatter else {
+        return groups
+            .into_iter()
+            .map(|(org, (headings, objects))| {
+                let file = format_report(&org, &headings, &objects);
+                (org, Ok(file))
+            })
+            .collect();
+    };
+    groups
+        .into_iter()
+        .map(|(org, (headings, _))| {
+            let entries: Vec<ReportEntry> = rows
+                .iter()
+                .filter(|r| r.orgs.contains(&org))
+                .map(|r| ReportEntry {
+                    user_id: r.user_id,
+                    original_username: r.original_username.clone(),
+                    original_email: r.original_email.clone(),
+                    original_name: r.original_name.clone(),
+                    orgs: r.orgs.clone(),
+                    created: iso8601(r.created),
+                })
+                .collect();
+            let org_config = site
+                .config
+                .orgs_config
+                .iter()
+                .find(|c| c.org == org)
+                .map_or(Value::Null, |c| json!({"org": c.org, "field_headings": c.field_headings}));
+            let file = plugin.format_report(&org, &org_config, &headings, &entries).map(|f| ReportFile {
+                file_name: f.file_name,
+                content_type: f.content_type,
+                bytes: f.bytes,
+            });
+            (org, file)
+        })
+        .collect()
 }
 
 /// Built-in formatting: CSV with a heading row; `deletion_completed` is the row's `created`.

@@ -228,8 +228,7 @@ async fn org_target(
     accounts::find_by_username(&s.db, &site.tenant, username).await?.ok_or_else(ApiError::not_found)
 }
 
-/// The org tag key trusted services record memberships under.
-pub const MEMBERSHIP_KEY: &str = "membership";
+pub use crate::preferences::store::MEMBERSHIP_KEY;
 
 /// `PUT /admin/v1/users/{username}/orgs/{org}`: record an org membership.
 async fn add_org(

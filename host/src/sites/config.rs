@@ -124,6 +124,8 @@ pub struct PluginLimits {
     pub fuel: Option<u64>,
     pub timeout_ms: Option<u64>,
     pub memory_mib: Option<u64>,
+    pub table_elements: Option<u32>,
+    pub instances: Option<u32>,
 }
 
 /// Open edX's `ACCOUNT_VISIBILITY_CONFIGURATION`.

@@ -5,12 +5,13 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use serde_json::Value;
 
 use super::{Site, SiteConfig, SiteSet};
 use crate::auth::jwt::SiteKeys;
+use crate::plugins::{Plugin, SitePlugins, Slot};
 
 /// The schema every site file must satisfy; shipped in the repository.
 pub const SCHEMA_JSON: &str = include_str!("../../../site-config/schema.json");
@@ -159,6 +160,7 @@ fn build_site(file: &Path, config: SiteConfig) -> Result<Site, Vec<SiteIssue>> {
     if !issues.is_empty() {
         return Err(issues);
     }
+    let plugins = load_plugins(file, &config).map_err(|i| vec![i])?;
     Ok(Site {
         id: config.site.clone(),
         tenant: config.tenant.clone().unwrap_or_else(|| config.site.clone()),
@@ -166,7 +168,37 @@ fn build_site(file: &Path, config: SiteConfig) -> Result<Site, Vec<SiteIssue>> {
         config,
         keys,
         extended_profile_schema,
+        plugins,
     })
+}
+
+/// Loads every plugin a site names (paths are relative to the site file),
+/// checking each against its world; a validator's `describe` is called once
+/// so a config it cannot use is refused here rather than on a learner's PATCH.
+fn load_plugins(file: &Path, config: &SiteConfig) -> Result<SitePlugins, SiteIssue> {
+    let base = file.parent().unwrap_or(Path::new("."));
+    let mut loaded = SitePlugins::default();
+    for slot in Slot::ALL {
+        let named = match slot {
+            Slot::Validator => &config.plugins.extended_profile_validator,
+            Slot::Visibility => &config.plugins.visibility_policy,
+            Slot::Formatter => &config.plugins.partner_report_formatter,
+        };
+        let Some(named) = named else { continue };
+        let pointer = format!("/plugins/{}", slot.config_key());
+        let plugin = Plugin::load(&config.site, slot, &base.join(&named.path), &named.config, &named.limits)
+            .map_err(|e| issue(file, &pointer, "plugin", e))?;
+        if slot == Slot::Validator {
+            plugin.describe().map_err(|e| issue(file, &format!("{pointer}/config"), "plugin", e.to_string()))?;
+        }
+        let plugin = Some(Arc::new(plugin));
+        match slot {
+            Slot::Validator => loaded.validator = plugin,
+            Slot::Visibility => loaded.visibility = plugin,
+            Slot::Formatter => loaded.formatter = plugin,
+        }
+    }
+    Ok(loaded)
 }
 
 /// retirement.md §1.1: PENDING first; ERRORED, ABORTED, COMPLETE last, in that order.

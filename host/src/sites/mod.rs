@@ -13,6 +13,7 @@ pub use config::SiteConfig;
 pub use registry::SiteRegistry;
 
 use crate::auth::jwt::SiteKeys;
+use crate::plugins::SitePlugins;
 
 /// One loaded, validated site.
 #[derive(Debug)]
@@ -29,6 +30,8 @@ pub struct Site {
     pub keys: SiteKeys,
     /// The compiled `extended_profile_schema`, if any.
     pub extended_profile_schema: Option<jsonschema::Validator>,
+    /// The plugins its slots name, loaded and checked.
+    pub plugins: SitePlugins,
 }
 
 /// Every loaded site, indexed by domain.

@@ -1,0 +1,177 @@
+//! One loaded plugin: its component checked against the world of its slot,
+//! pre-instantiated, and called with a fresh store per call.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use wasmtime::component::{Component, Instance, InstancePre};
+use wasmtime::{Store, Trap};
+
+use super::limits::Limits;
+use super::runtime::{runtime, Runtime, EPOCH_TICK};
+use super::state::CallState;
+use super::wit::latest::{self, formatter, validator, visibility};
+use super::{CallError, Cause, Slot};
+use crate::sites::config::PluginLimits;
+
+/// The typed export handles of a plugin's interface.
+pub(crate) enum Exports {
+    Validator(validator::GuestIndices),
+    Visibility(visibility::GuestIndices),
+    Formatter(formatter::GuestIndices),
+}
+
+/// A plugin ready to be called.
+pub struct Plugin {
+    /// The slot it fills.
+    pub slot: Slot,
+    /// Its name in logs and errors: the file stem.
+    pub name: String,
+    /// The site that loaded it.
+    pub site: String,
+    /// The component file.
+    pub path: PathBuf,
+    /// The site's plugin `config`, as JSON text.
+    pub config: String,
+    pub limits: Limits,
+    pre: InstancePre<CallState>,
+    pub(crate) exports: Exports,
+}
+
+impl fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Plugin")
+            .field("slot", &self.slot)
+            .field("name", &self.name)
+            .field("site", &self.site)
+            .field("path", &self.path)
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Reads and compiles a component file.
+pub fn compile_file(path: &Path) -> Result<(&'static Runtime, Component), String> {
+    let runtime = runtime()?;
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let component = runtime
+        .compile(&bytes)
+        .map_err(|e| format!("{} is not a WebAssembly component this host can run: {e}", path.display()))?;
+    Ok((runtime, component))
+}
+
+/// Why `component` cannot fill `slot`, or its pre-instantiated form and exports.
+pub(crate) fn bind(
+    runtime: &Runtime,
+    component: &Component,
+    slot: Slot,
+) -> Result<(InstancePre<CallState>, Exports), String> {
+    let wanted = slot.export_name();
+    let exports: Vec<String> =
+        component.component_type().exports(&runtime.engine).map(|(name, _)| name.to_owned()).collect();
+    if !exports.contains(&wanted) {
+        let unversioned = wanted.split('@').next().unwrap_or_default();
+        let message = match exports.iter().find(|e| e.split('@').next() == Some(unversioned)) {
+            Some(other) => format!(
+                "it exports `{other}`, a WIT version this host cannot serve (it serves userapi:plugins@{}); rebuild it against that version",
+                latest::VERSION
+            ),
+            None if exports.is_empty() => format!("it exports nothing; the {} world needs `{wanted}`", slot.world()),
+            None => format!(
+                "the {} world needs the export `{wanted}`, which is missing (it exports: {})",
+                slot.world(),
+                exports.join(", ")
+            ),
+        };
+        return Err(message);
+    }
+    let pre = runtime.linker.instantiate_pre(component).map_err(|e| format!("it cannot be linked: {e:#}"))?;
+    let mismatch = |e: wasmtime::Error| format!("its export `{wanted}` does not match the interface: {e:#}");
+    let exports = match slot {
+        Slot::Validator => Exports::Validator(validator::GuestIndices::new(&pre).map_err(mismatch)?),
+        Slot::Visibility => Exports::Visibility(visibility::GuestIndices::new(&pre).map_err(mismatch)?),
+        Slot::Formatter => Exports::Formatter(formatter::GuestIndices::new(&pre).map_err(mismatch)?),
+    };
+    Ok((pre, exports))
+}
+
+impl Plugin {
+    /// Loads the component at `path` for `slot` of `site`, or says why it cannot serve.
+    pub fn load(site: &str, slot: Slot, path: &Path, config: &Value, limits: &PluginLimits) -> Result<Plugin, String> {
+        let limits = Limits::resolve(limits)?;
+        let (runtime, component) = compile_file(path)?;
+        let (pre, exports) = bind(runtime, &component, slot)
+            .map_err(|e| format!("{} does not implement the {} world: {e}", path.display(), slot.world()))?;
+        let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "plugin".into());
+        Ok(Plugin {
+            slot,
+            name,
+            site: site.to_owned(),
+            path: path.to_path_buf(),
+            config: config.to_string(),
+            limits,
+            pre,
+            exports,
+        })
+    }
+
+    /// Runs `f` against a fresh instance in a fresh store, within the limits.
+    pub(crate) fn call<R>(
+        &self,
+        f: impl FnOnce(&Exports, &mut Store<CallState>, &Instance) -> wasmtime::Result<R>,
+    ) -> Result<R, CallError> {
+        off_the_async_workers(|| {
+            let mut store = Store::new(self.pre.engine(), CallState::new(&self.site, &self.name, &self.limits));
+            store.limiter(|state| &mut state.limiter);
+            let ticks = self.limits.timeout_ms.div_ceil(EPOCH_TICK.as_millis() as u64).max(1) + 1;
+            store.set_epoch_deadline(ticks);
+            store.set_fuel(self.limits.fuel).map_err(|e| self.error(Cause::Trap(e.to_string())))?;
+            let result = self.pre.instantiate(&mut store).and_then(|instance| f(&self.exports, &mut store, &instance));
+            result.map_err(|e| self.error(self.classify(&e, &store)))
+        })
+    }
+
+    /// An error about this plugin.
+    pub(crate) fn error(&self, cause: Cause) -> CallError {
+        CallError { site: self.site.clone(), plugin: self.name.clone(), slot: self.slot, cause }
+    }
+
+    fn classify(&self, error: &wasmtime::Error, store: &Store<CallState>) -> Cause {
+        if store.data().limiter.memory_refused {
+            return Cause::Memory(self.limits.memory_mib);
+        }
+        match error.downcast_ref::<Trap>() {
+            Some(Trap::OutOfFuel) => Cause::Fuel(self.limits.fuel),
+            Some(Trap::Interrupt) => Cause::Timeout(self.limits.timeout_ms),
+            Some(trap) => {
+                let stderr = store.data().stderr();
+                if stderr.is_empty() {
+                    Cause::Trap(trap.to_string())
+                } else {
+                    Cause::Trap(format!("{trap} ({stderr})"))
+                }
+            }
+            None => {
+                let message = format!("{error:#}");
+                if message.contains("maximum concurrent") {
+                    Cause::Busy
+                } else {
+                    Cause::Trap(message)
+                }
+            }
+        }
+    }
+}
+
+/// A plugin call is synchronous CPU work bounded by its deadline: on the
+/// multi-threaded runtime it runs in place, with the worker's other tasks
+/// moved to another thread meanwhile, so a slow plugin never stalls them.
+fn off_the_async_workers<R>(f: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}

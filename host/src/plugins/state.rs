@@ -1,0 +1,90 @@
+//! What one call's store holds: its limiter, the `log` import, and a WASI
+//! context that grants nothing and is only built if the guest touches WASI.
+
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use super::limits::{CallLimiter, Limits};
+use super::wit::latest::log::{Host as LogHost, Level};
+
+/// Most log lines one call may write; the rest are dropped.
+const MAX_LOG_LINES: u32 = 64;
+/// Longest log line kept (bytes); longer ones are cut.
+const MAX_LOG_LINE: usize = 2048;
+/// How much of the guest's stderr (panic messages) is kept for the report.
+const STDERR_CAPACITY: usize = 4096;
+
+/// The store data of one plugin call.
+pub struct CallState {
+    pub site: String,
+    pub plugin: String,
+    pub limiter: CallLimiter,
+    table: ResourceTable,
+    /// Built on the guest's first WASI call: most calls never make one, and
+    /// building it (random seeds, clocks) is most of a call's cost.
+    wasi: Option<WasiCtx>,
+    stderr: MemoryOutputPipe,
+    log_lines: u32,
+}
+
+impl CallState {
+    pub fn new(site: &str, plugin: &str, limits: &Limits) -> CallState {
+        CallState {
+            site: site.to_owned(),
+            plugin: plugin.to_owned(),
+            limiter: CallLimiter::new(limits),
+            table: ResourceTable::new(),
+            wasi: None,
+            stderr: MemoryOutputPipe::new(STDERR_CAPACITY),
+            log_lines: 0,
+        }
+    }
+
+    /// What the guest wrote to stderr (a Rust guest's panic message), on one line.
+    pub fn stderr(&self) -> String {
+        let text = String::from_utf8_lossy(&self.stderr.contents()).into_owned();
+        let lines: Vec<&str> =
+            text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with("note: run with")).collect();
+        lines.join(" ")
+    }
+}
+
+impl WasiView for CallState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        let stderr = &self.stderr;
+        // No preopened directories, environment, arguments, stdin or network:
+        // a plugin has no ambient authority.
+        let ctx = self.wasi.get_or_insert_with(|| {
+            let mut builder = WasiCtxBuilder::new();
+            builder.stderr(stderr.clone()).allow_ip_name_lookup(false).allow_tcp(false).allow_udp(false);
+            builder.build()
+        });
+        WasiCtxView { ctx, table: &mut self.table }
+    }
+}
+
+impl LogHost for CallState {
+    fn write(&mut self, level: Level, message: String) {
+        self.log_lines += 1;
+        if self.log_lines > MAX_LOG_LINES {
+            return;
+        }
+        let mut message = message;
+        if message.len() > MAX_LOG_LINE {
+            let mut end = MAX_LOG_LINE;
+            while !message.is_char_boundary(end) {
+                end -= 1;
+            }
+            message.truncate(end);
+        }
+        let (site, plugin) = (self.site.as_str(), self.plugin.as_str());
+        match level {
+            Level::Trace => tracing::trace!(site, plugin, "{message}"),
+            Level::Debug => tracing::debug!(site, plugin, "{message}"),
+            Level::Info => tracing::info!(site, plugin, "{message}"),
+            Level::Warn => tracing::warn!(site, plugin, "{message}"),
+            Level::Error => tracing::error!(site, plugin, "{message}"),
+        }
+    }
+}

@@ -1,0 +1,481 @@
+//! WebAssembly plugins (plugins.md): the three example plugins wired into
+//! their seams, and a purpose-built misbehaving plugin for every failure the
+//! host must survive. Components are the real ones `host/build.rs` builds
+//! from `plugins/`.
+
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::harness::{body_json, site, Backend, SqlValue, TestServer, ALPHA_SECRET, BETA_SECRET};
+
+/// A component built from `plugins/` by the host's build script.
+fn wasm(name: &str) -> String {
+    format!("{}/{name}.wasm", env!("USERAPI_PLUGIN_DIR"))
+}
+
+const VALIDATOR_FIELDS: &str = r#"[
+    {"name": "employer", "type": "text", "max_length": 20},
+    {"name": "graduation_year", "type": "integer", "min": 1900, "max": 2100},
+    {"name": "favorite_color", "type": "choice", "choices": ["red", "green"]}
+]"#;
+
+/// A site of tenant alpha whose slot `slot` holds `plugin` with `config`.
+fn site_with(id: &str, slot: &str, plugin: &str, config: Value, limits: Value) -> (String, Value) {
+    let mut config_file = site(id, "alpha", ALPHA_SECRET);
+    config_file["extended_profile_fields"] = json!(["employer", "graduation_year", "favorite_color", "calls"]);
+    config_file["plugins"] = json!({ slot: {"path": wasm(plugin), "config": config, "limits": limits} });
+    (format!("{id}.json"), config_file)
+}
+
+fn validator_site(id: &str, choices: &[&str]) -> (String, Value) {
+    let mut fields: Value = serde_json::from_str(VALIDATOR_FIELDS).unwrap();
+    fields[2]["choices"] = json!(choices);
+    site_with(id, "extended_profile_validator", "profile_validator", json!({"fields": fields}), json!({}))
+}
+
+async fn patch(s: &TestServer, host: &str, username: &str, token: &str, body: Value) -> reqwest::Response {
+    s.request(Method::PATCH, host, &format!("/api/user/v1/accounts/{username}"))
+        .header("authorization", format!("JWT {token}"))
+        .header("content-type", "application/merge-patch+json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn account(s: &TestServer, host: &str, username: &str, token: &str) -> Value {
+    let r = s.get_as(host, &format!("/api/user/v1/accounts/{username}"), token).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    body_json(r).await
+}
+
+/// The extended-profile fields that hold a value (unset ones read as "").
+fn extended(account: &Value) -> Vec<(String, Value)> {
+    account["extended_profile"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["field_value"] != json!(""))
+        .map(|f| (f["field_name"].as_str().unwrap().to_owned(), f["field_value"].clone()))
+        .collect()
+}
+
+fn ext(fields: &[(&str, Value)]) -> Value {
+    json!({"extended_profile": fields.iter().map(|(n, v)| json!({"field_name": n, "field_value": v})).collect::<Vec<_>>()})
+}
+
+async fn validator_normalises_what_is_stored(b: Backend) {
+    let s = TestServer::start_with(b, vec![validator_site("alpha", &["red", "green"])], &[]).await;
+    s.create_user("alpha", "jdoe", &[]).await;
+    let t = s.token("alpha", "jdoe").await;
+    let body = ext(&[
+        ("employer", json!("  ACME Corp ")),
+        ("graduation_year", json!("2012")),
+        ("favorite_color", json!("GREEN")),
+    ]);
+    let r = patch(&s, "alpha.test", "jdoe", &t, body).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let fields = extended(&body_json(r).await);
+    assert!(fields.contains(&("employer".into(), json!("ACME Corp"))), "{fields:?}");
+    assert!(fields.contains(&("graduation_year".into(), json!(2012))), "{fields:?}");
+    assert!(fields.contains(&("favorite_color".into(), json!("green"))), "{fields:?}");
+    // What GET shows is what was stored.
+    assert_eq!(extended(&account(&s, "alpha.test", "jdoe", &t).await), fields);
+}
+
+async fn validator_refusals_are_field_errors_and_change_nothing(b: Backend) {
+    let s = TestServer::start_with(b, vec![validator_site("alpha", &["red", "green"])], &[]).await;
+    s.create_user("alpha", "jdoe", &["--name", "Jane Doe"]).await;
+    let t = s.token("alpha", "jdoe").await;
+    let before = account(&s, "alpha.test", "jdoe", &t).await;
+    let mut body = ext(&[("employer", json!("ACME")), ("favorite_color", json!("purple")), ("shoe_size", json!(44))]);
+    body["name"] = json!("Someone Else");
+    let r = patch(&s, "alpha.test", "jdoe", &t, body).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let errors = body_json(r).await["field_errors"].clone();
+    assert_eq!(
+        errors["favorite_color"],
+        json!({
+            "developer_message": "Error in extended profile field [favorite_color]: Choose one of: red, green.",
+            "user_message": "Choose one of: red, green."
+        })
+    );
+    assert!(errors["shoe_size"]["user_message"].as_str().unwrap().contains("not a field"), "{errors}");
+    assert!(errors.get("employer").is_none(), "{errors}");
+    assert_eq!(account(&s, "alpha.test", "jdoe", &t).await, before, "a refused PATCH changes nothing");
+}
+
+async fn one_binary_serves_sites_differently(b: Backend) {
+    let mut beta = validator_site("beta", &["blue"]);
+    beta.1["tenant"] = json!("beta");
+    beta.1["jwt"] = json!({"issuer": "https://beta.test/oauth2", "audience": "beta-api", "secret_keys": [BETA_SECRET]});
+    let s = TestServer::start_with(b, vec![validator_site("alpha", &["red", "green"]), beta], &[]).await;
+    s.create_user("alpha", "ann", &[]).await;
+    s.create_user("beta", "bob", &[]).await;
+    let (ta, tb) = (s.token("alpha", "ann").await, s.token("beta", "bob").await);
+    let red = ext(&[("favorite_color", json!("red"))]);
+    let blue = ext(&[("favorite_color", json!("Blue"))]);
+    assert_eq!(patch(&s, "alpha.test", "ann", &ta, red.clone()).await.status(), StatusCode::OK);
+    assert_eq!(patch(&s, "alpha.test", "ann", &ta, blue.clone()).await.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(patch(&s, "beta.test", "bob", &tb, red).await.status(), StatusCode::BAD_REQUEST);
+    let r = patch(&s, "beta.test", "bob", &tb, blue).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(extended(&body_json(r).await), vec![("favorite_color".to_owned(), json!("blue"))]);
+}
+
+async fn schema_runs_before_the_validator(b: Backend) {
+    let (name, mut config) = validator_site("alpha", &["red"]);
+    config["extended_profile_schema"] =
+        json!({"type": "object", "properties": {"employer": {"type": "string", "minLength": 3}}});
+    let s = TestServer::start_with(b, vec![(name, config)], &[]).await;
+    s.create_user("alpha", "jdoe", &[]).await;
+    let t = s.token("alpha", "jdoe").await;
+    // The schema refuses "AB"; the plugin (which would refuse "purple") is not asked.
+    let r = patch(&s, "alpha.test", "jdoe", &t, ext(&[("employer", json!("AB")), ("favorite_color", json!("purple"))]))
+        .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let errors = body_json(r).await["field_errors"].clone();
+    assert!(errors.get("employer").is_some() && errors.get("favorite_color").is_none(), "{errors}");
+}
+
+/// Sites of tenant alpha, each with the misbehaving plugin in one mode.
+fn misbehaving_sites() -> Vec<(String, Value)> {
+    let bad = |id: &str, mode: &str, limits: Value| {
+        site_with(id, "extended_profile_validator", "misbehaving", json!({"mode": mode}), limits)
+    };
+    vec![
+        (String::from("alpha.json"), site("alpha", "alpha", ALPHA_SECRET)),
+        bad("loop", "loop", json!({"timeout_ms": 100, "fuel": 1_000_000_000_000u64})),
+        bad("fuel", "loop", json!({"timeout_ms": 5000, "fuel": 1_000_000})),
+        bad("hog", "hog", json!({"memory_mib": 16})),
+        bad("panic", "panic", json!({})),
+        bad("garbage", "garbage", json!({})),
+        bad("addfield", "add-field", json!({})),
+        bad("counter", "counter", json!({})),
+        bad("log", "log", json!({})),
+    ]
+}
+
+async fn failing_validators_change_nothing_and_name_the_cause(b: Backend) {
+    let s = TestServer::start_with(b, misbehaving_sites(), &[]).await;
+    s.create_user("alpha", "jdoe", &["--name", "Jane Doe"]).await;
+    let t = s.token("alpha", "jdoe").await;
+    let before = account(&s, "alpha.test", "jdoe", &t).await;
+    let cases = [
+        ("loop.test", "ran out of time (limit 100 ms)"),
+        ("fuel.test", "ran out of fuel (limit 1000000)"),
+        ("hog.test", "exceeded its memory limit (16 MiB)"),
+        ("panic.test", "deliberate panic"),
+        ("garbage.test", "is not JSON"),
+        ("addfield.test", "which the request did not submit"),
+    ];
+    for (host, cause) in cases {
+        let mut body = ext(&[("employer", json!("ACME"))]);
+        body["name"] = json!("Changed Name");
+        body["bio"] = json!("changed bio");
+        let r = patch(&s, host, "jdoe", &t, body).await;
+        assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR, "{host}");
+        let error = body_json(r).await;
+        let message = error["developer_message"].as_str().unwrap();
+        assert!(message.contains("plugin misbehaving (extended_profile_validator)"), "{host}: {message}");
+        assert!(message.contains(cause), "{host}: {message}");
+        assert!(error["user_message"].is_string(), "{error}");
+        // Nothing was written, and the host keeps serving.
+        assert_eq!(account(&s, "alpha.test", "jdoe", &t).await, before, "{host} changed the account");
+    }
+    let r = patch(&s, "alpha.test", "jdoe", &t, json!({"bio": "still works"})).await;
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+async fn a_runaway_plugin_does_not_stall_other_requests(b: Backend) {
+    let mut sites = misbehaving_sites();
+    sites[1].1["plugins"]["extended_profile_validator"]["limits"]["timeout_ms"] = json!(3000);
+    let s = TestServer::start_with(b, sites, &[]).await;
+    s.create_user("alpha", "jdoe", &[]).await;
+    let t = s.token("alpha", "jdoe").await;
+    let started = Instant::now();
+    let runaway = patch(&s, "loop.test", "jdoe", &t, ext(&[("employer", json!("x"))]));
+    let others = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        for _ in 0..5 {
+            let r = s.get_as("alpha.test", "/api/user/v1/me", &t).await;
+            assert_eq!(r.status(), StatusCode::OK);
+        }
+        started.elapsed()
+    };
+    let (runaway, others_done) = tokio::join!(runaway, others);
+    assert_eq!(runaway.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(others_done < Duration::from_millis(2500), "other requests waited for the runaway call: {others_done:?}");
+}
+
+async fn every_call_gets_a_fresh_instance(b: Backend) {
+    let s = TestServer::start_with(b, misbehaving_sites(), &[]).await;
+    s.create_user("alpha", "jdoe", &[]).await;
+    let t = s.token("alpha", "jdoe").await;
+    for _ in 0..3 {
+        let r = patch(&s, "counter.test", "jdoe", &t, ext(&[("calls", json!(0))])).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        // The plugin counts its calls in a static: a reused instance would say 2, 3.
+        assert_eq!(extended(&body_json(r).await), vec![("calls".to_owned(), json!(1))]);
+    }
+}
+
+async fn plugin_logs_reach_the_host_log_with_site_and_plugin(b: Backend) {
+    let s = TestServer::start_with(b, misbehaving_sites(), &[]).await;
+    s.create_user("alpha", "jdoe", &[]).await;
+    let t = s.token("alpha", "jdoe").await;
+    assert_eq!(patch(&s, "log.test", "jdoe", &t, ext(&[("employer", json!("x"))])).await.status(), StatusCode::OK);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let line = s
+        .log()
+        .lines()
+        .find(|l| l.contains("hello from the misbehaving plugin"))
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .expect("the plugin's log line");
+    assert_eq!(line["site"], "log");
+    assert_eq!(line["plugin"], "misbehaving");
+    assert_eq!(line["level"], "WARN");
+}
+
+/// Tenant alpha with the example visibility policy (org mates see more).
+fn visibility_sites(policy: &str, config: Value) -> Vec<(String, Value)> {
+    vec![site_with("alpha", "visibility_policy", policy, config, json!({}))]
+}
+
+async fn org(s: &TestServer, username: &str, org: &str) {
+    let out = s.cli(&["orgs", "add", "--site", "alpha", "--username", username, "--org", org]).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn keys(account: &Value) -> Vec<String> {
+    let mut keys: Vec<String> = account.as_object().unwrap().keys().cloned().collect();
+    keys.sort();
+    keys
+}
+
+async fn visibility_policy_decides_reads_by_others(b: Backend) {
+    let s = TestServer::start_with(
+        b,
+        visibility_sites("visibility_policy", json!({"same_org_fields": ["name", "country"]})),
+        &[],
+    )
+    .await;
+    s.create_user("alpha", "owner", &["--name", "Owner Name"]).await;
+    s.create_user("alpha", "mate", &[]).await;
+    s.create_user("alpha", "stranger", &[]).await;
+    org(&s, "owner", "MITx").await;
+    org(&s, "mate", "MITx").await;
+    org(&s, "stranger", "HarvardX").await;
+    let owner = s.token("alpha", "owner").await;
+    // An adult (no year of birth would mean "needs parental consent": private).
+    let r = patch(&s, "alpha.test", "owner", &owner, json!({"account_privacy": "custom", "year_of_birth": 1990})).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let mate = account(&s, "alpha.test", "owner", &s.token("alpha", "mate").await).await;
+    assert_eq!(keys(&mate), ["account_privacy", "country", "name", "profile_image", "username"]);
+    assert_eq!(mate["name"], "Owner Name");
+    let stranger = account(&s, "alpha.test", "owner", &s.token("alpha", "stranger").await).await;
+    assert_eq!(keys(&stranger), ["account_privacy", "profile_image", "username"]);
+    // The owner is not subject to the policy.
+    assert!(account(&s, "alpha.test", "owner", &owner).await.get("email").is_some());
+    // The list endpoint applies it per account too.
+    let r =
+        s.get_as("alpha.test", "/api/user/v1/accounts?username=owner,mate", &s.token("alpha", "stranger").await).await;
+    let list = body_json(r).await;
+    assert!(list.as_array().unwrap().iter().all(|a| a.get("name").is_none()), "{list}");
+}
+
+async fn failing_visibility_policies_fail_closed(b: Backend) {
+    let mut sites = Vec::new();
+    for (id, mode) in [("alpha", "panic"), ("alpha2", "garbage"), ("alpha3", "loop")] {
+        let limits = if mode == "loop" { json!({"timeout_ms": 50}) } else { json!({}) };
+        sites.push(site_with(id, "visibility_policy", "misbehaving", json!({"mode": mode}), limits));
+    }
+    let s = TestServer::start_with(b, sites, &[]).await;
+    s.create_user("alpha", "owner", &[]).await;
+    s.create_user("alpha", "reader", &[]).await;
+    let owner = s.token("alpha", "owner").await;
+    assert_eq!(
+        patch(&s, "alpha.test", "owner", &owner, json!({"account_privacy": "all_users", "year_of_birth": 1990}))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let reader = s.token("alpha", "reader").await;
+    for host in ["alpha.test", "alpha3.test"] {
+        let seen = account(&s, host, "owner", &reader).await;
+        assert_eq!(keys(&seen), ["account_privacy", "profile_image", "username"], "{host}");
+    }
+    // A policy cannot invent keys: its answer is limited to admin_fields.
+    let seen = account(&s, "alpha2.test", "owner", &reader).await;
+    assert_eq!(keys(&seen), ["email"], "garbage answer filtered to known fields");
+}
+
+async fn insert_report_row(s: &TestServer, user_id: i64, username: &str, orgs: Value) {
+    s.sql(
+        "INSERT INTO partner_reporting_status (user_id, original_username, original_email, original_name, orgs, created, modified) \
+         VALUES ($1, $2, $3, $4, $5, $6, $6)",
+        &[
+            SqlValue::Int(user_id),
+            SqlValue::Text(username.into()),
+            SqlValue::Text(format!("{username}@example.com")),
+            SqlValue::Text(format!("Name, \"{username}\"")),
+            SqlValue::Text(orgs.to_string()),
+            SqlValue::Int(1_767_225_600_000_000),
+        ],
+    )
+    .await;
+}
+
+async fn report(s: &TestServer, out: &std::path::Path) -> std::process::Output {
+    s.cli(&["retirement", "partner-report", "--site", "alpha", "--out", out.to_str().unwrap()]).await
+}
+
+async fn formatter_plugin_writes_each_org(b: Backend) {
+    let (name, mut site_file) =
+        site_with("alpha", "partner_report_formatter", "partner_report", json!({"format": "jsonl"}), json!({}));
+    site_file["orgs_config"] =
+        json!([{"org": "OrgA", "field_headings": ["original_username", "original_name", "deletion_completed"]}]);
+    let s = TestServer::start_with(b, vec![(name, site_file)], &[]).await;
+    let out = tempfile::tempdir().unwrap();
+    let a = s.create_user("alpha", "ann", &[]).await;
+    let c = s.create_user("alpha", "cy", &[]).await;
+    insert_report_row(&s, a, "ann", json!(["OrgA", "OrgB"])).await;
+    insert_report_row(&s, c, "cy", json!(["OrgB"])).await;
+    let run = report(&s, out.path()).await;
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let org_a = std::fs::read_to_string(out.path().join("OrgA.jsonl")).unwrap();
+    let line: Value = serde_json::from_str(org_a.trim()).unwrap();
+    assert_eq!(
+        line,
+        json!({"original_username": "ann", "original_name": "Name, \"ann\"", "deletion_completed": "2026-01-01T00:00:00Z"})
+    );
+    let org_b = std::fs::read_to_string(out.path().join("OrgB.jsonl")).unwrap();
+    assert_eq!(org_b.lines().count(), 2, "{org_b}");
+    assert!(org_b.contains("\"user_id\""), "default headings for an org without orgs_config: {org_b}");
+}
+
+async fn a_failing_formatter_fails_only_its_org(b: Backend) {
+    let config = json!({"mode": "panic", "only_org": "OrgB"});
+    let s = TestServer::start_with(
+        b,
+        vec![site_with("alpha", "partner_report_formatter", "misbehaving", config, json!({}))],
+        &[],
+    )
+    .await;
+    let out = tempfile::tempdir().unwrap();
+    let a = s.create_user("alpha", "ann", &[]).await;
+    insert_report_row(&s, a, "ann", json!(["OrgA", "OrgB", "OrgC"])).await;
+    let run = report(&s, out.path()).await;
+    assert_eq!(run.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        stderr.contains("\"OrgB\"") && stderr.contains("plugin misbehaving") && stderr.contains("deliberate panic"),
+        "{stderr}"
+    );
+    assert!(out.path().join("OrgA.txt").exists() && out.path().join("OrgC.txt").exists());
+    assert!(!out.path().join("OrgB.txt").exists());
+}
+
+async fn reload_refuses_a_broken_plugin_and_keeps_serving(b: Backend) {
+    let mut sites = vec![validator_site("alpha", &["red"])];
+    let mut root_site = site("admin", "alpha", ALPHA_SECRET);
+    root_site["domains"] = json!(["admin.test"]);
+    sites.push(("admin.json".into(), root_site));
+    let s = TestServer::start_with(b, sites, &[]).await;
+    s.create_user("alpha", "root", &["--superuser"]).await;
+    let root = s.token("alpha", "root").await;
+    let (_, mut broken) = validator_site("alpha", &["red"]);
+    broken["plugins"]["extended_profile_validator"]["path"] = json!(wasm("visibility_policy"));
+    s.write_site("alpha.json", &broken);
+    let r = s
+        .request(Method::POST, "admin.test", "/admin/v1/sites/reload")
+        .header("authorization", format!("JWT {root}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let errors = body_json(r).await["errors"].to_string();
+    assert!(errors.contains("userapi:plugins/validator@0.1.0"), "{errors}");
+    // The old plugin still validates.
+    let r = patch(&s, "alpha.test", "root", &root, ext(&[("favorite_color", json!("green"))])).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+}
+
+backend_tests!(
+    reload_refuses_a_broken_plugin_and_keeps_serving,
+    validator_normalises_what_is_stored,
+    validator_refusals_are_field_errors_and_change_nothing,
+    one_binary_serves_sites_differently,
+    schema_runs_before_the_validator,
+    failing_validators_change_nothing_and_name_the_cause,
+    a_runaway_plugin_does_not_stall_other_requests,
+    every_call_gets_a_fresh_instance,
+    plugin_logs_reach_the_host_log_with_site_and_plugin,
+    visibility_policy_decides_reads_by_others,
+    failing_visibility_policies_fail_closed,
+    formatter_plugin_writes_each_org,
+    a_failing_formatter_fails_only_its_org,
+);
+
+fn userapi(args: &[&str], sites: &std::path::Path) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_userapi"))
+        .args(args)
+        .env("USERAPI_SITES_DIR", sites)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run userapi")
+}
+
+#[test]
+fn sites_check_refuses_components_that_cannot_serve_their_slot() {
+    let dir = tempfile::tempdir().unwrap();
+    let garbage = dir.path().join("garbage.wasm");
+    std::fs::write(&garbage, b"\0asm this is not a component").unwrap();
+    let cases: [(&str, &str, String, Value, &str); 6] = [
+        ("wrongworld", "extended_profile_validator", wasm("visibility_policy"), json!({}),
+            "needs the export `userapi:plugins/validator@0.1.0`, which is missing (it exports: userapi:plugins/visibility@0.1.0)"),
+        ("future", "extended_profile_validator", wasm("future_version"), json!({}),
+            "it exports `userapi:plugins/validator@0.2.0`, a WIT version this host cannot serve"),
+        ("garbage", "visibility_policy", garbage.display().to_string(), json!({}), "is not a WebAssembly component"),
+        ("missing", "partner_report_formatter", "no/such/file.wasm".into(), json!({}), "cannot read"),
+        ("badconfig", "extended_profile_validator", wasm("profile_validator"), json!({"fields": [{"name": "x", "type": "colour"}]}),
+            "unknown type"),
+        ("bigmemory", "visibility_policy", wasm("visibility_policy"), json!({}), "256"),
+    ];
+    for (id, slot, path, config, _) in &cases {
+        let mut file = site(id, id, &format!("{id}-secret-0123456789abcdef"));
+        let limits = if *id == "bigmemory" { json!({"memory_mib": 1024}) } else { json!({}) };
+        file["plugins"] = json!({ *slot: {"path": path, "config": config, "limits": limits} });
+        std::fs::write(dir.path().join(format!("{id}.json")), file.to_string()).unwrap();
+    }
+    let out = userapi(&["sites", "check"], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    let report = String::from_utf8_lossy(&out.stdout);
+    for (id, slot, _, _, message) in &cases {
+        let line =
+            report.lines().find(|l| l.contains(&format!("{id}.json"))).unwrap_or_else(|| panic!("{id}: {report}"));
+        assert!(line.contains(&format!("/plugins/{slot}")) && line.contains(message), "{id}: {line}");
+    }
+}
+
+#[test]
+fn plugin_check_names_worlds_and_versions() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = userapi(&["plugin", "check", &wasm("profile_validator")], dir.path());
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("implements userapi:plugins/extended-profile-validator@0.1.0"), "{text}");
+    assert!(text.contains("does not implement userapi:plugins/visibility-policy@0.1.0"), "{text}");
+    let out = userapi(&["plugin", "check", &wasm("misbehaving")], dir.path());
+    assert_eq!(String::from_utf8_lossy(&out.stdout).matches("  implements").count(), 3);
+    let out = userapi(&["plugin", "check", &wasm("future_version")], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("userapi:plugins/validator@0.2.0"));
+    let garbage = dir.path().join("garbage.wasm");
+    std::fs::write(&garbage, b"garbage").unwrap();
+    let out = userapi(&["plugin", "check", garbage.to_str().unwrap()], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("not a userapi plugin"));
+}
