@@ -26,6 +26,8 @@ drop_test_databases() {
     while read -r db; do psql "$PG_URL/postgres" -qc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null; done
 }
 
+# The plugins in plugins/ are built for WebAssembly by host/build.rs.
+rustup target add wasm32-wasip2 >/dev/null 2>&1 || rustup target add wasm32-wasip2
 ensure_postgres
 drop_test_databases
 trap drop_test_databases EXIT

@@ -368,8 +368,8 @@ async fn a_failing_formatter_fails_only_its_org(b: Backend) {
     let a = s.create_user("alpha", "ann", &[]).await;
     insert_report_row(&s, a, "ann", json!(["OrgA", "OrgB", "OrgC"])).await;
     let run = report(&s, out.path()).await;
-    assert_eq!(run.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
     assert!(
         stderr.contains("\"OrgB\"") && stderr.contains("plugin misbehaving") && stderr.contains("deliberate panic"),
         "{stderr}"
@@ -403,7 +403,72 @@ async fn reload_refuses_a_broken_plugin_and_keeps_serving(b: Backend) {
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
 }
 
+/// The repository's example sites, with plugin paths made absolute.
+fn example_sites() -> Vec<(String, Value)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../site-config");
+    let mut sites = Vec::new();
+    for name in ["learn.json", "mobile.json", "acme.json"] {
+        let mut config: Value = serde_json::from_str(&std::fs::read_to_string(dir.join(name)).unwrap()).unwrap();
+        if let Some(plugins) = config.get_mut("plugins").and_then(Value::as_object_mut) {
+            for plugin in plugins.values_mut() {
+                let path = dir.join(plugin["path"].as_str().unwrap());
+                plugin["path"] = json!(path.display().to_string());
+            }
+        }
+        sites.push((name.to_owned(), config));
+    }
+    sites
+}
+
+async fn example_sites_run_with_the_three_plugins(b: Backend) {
+    let s = TestServer::start_with(b, example_sites(), &[]).await;
+    for user in ["carol", "dave", "erin"] {
+        s.create_user("acme", user, &[]).await;
+    }
+    for (user, org) in [("carol", "AcmeU"), ("dave", "AcmeU"), ("erin", "Other")] {
+        let out = s.cli(&["orgs", "add", "--site", "acme", "--username", user, "--org", org]).await;
+        assert!(out.status.success());
+    }
+    let carol = s.token("acme", "carol").await;
+    let mut body =
+        ext(&[("employee_id", json!(" ab1234 ")), ("department", json!("Sales")), ("cohort", json!("2024"))]);
+    body["year_of_birth"] = json!(1990);
+    body["account_privacy"] = json!("custom");
+    body["name"] = json!("Carol C");
+    let r = patch(&s, "acme.localhost", "carol", &carol, body).await;
+    let status = r.status();
+    let answer = body_json(r).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let stored = extended(&answer);
+    assert_eq!(
+        stored,
+        vec![
+            ("employee_id".to_owned(), json!("AB1234")),
+            ("department".to_owned(), json!("sales")),
+            ("cohort".to_owned(), json!(2024))
+        ]
+    );
+    // acme's policy: org mates see the name, others do not.
+    let dave = account(&s, "acme.localhost", "carol", &s.token("acme", "dave").await).await;
+    assert_eq!(dave["name"], "Carol C");
+    let erin = account(&s, "acme.localhost", "carol", &s.token("acme", "erin").await).await;
+    assert!(erin.get("name").is_none(), "{erin}");
+    // acme's formatter writes JSON Lines.
+    insert_report_row(&s, s.create_user("acme", "gone", &[]).await, "gone", json!(["AcmeU"])).await;
+    let out = tempfile::tempdir().unwrap();
+    let run = s.cli(&["retirement", "partner-report", "--site", "acme", "--out", out.path().to_str().unwrap()]).await;
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let report = std::fs::read_to_string(out.path().join("acme-AcmeU.jsonl")).unwrap();
+    assert_eq!(serde_json::from_str::<Value>(report.trim()).unwrap()["original_username"], "gone");
+    // learn's validator refuses an over-long occupation; mobile (same tenant) has no plugin.
+    s.create_user("learn", "lee", &[]).await;
+    let lee = s.token("learn", "lee").await;
+    let long = ext(&[("occupation", json!("x".repeat(101)))]);
+    assert_eq!(patch(&s, "learn.localhost", "lee", &lee, long).await.status(), StatusCode::BAD_REQUEST);
+}
+
 backend_tests!(
+    example_sites_run_with_the_three_plugins,
     reload_refuses_a_broken_plugin_and_keeps_serving,
     validator_normalises_what_is_stored,
     validator_refusals_are_field_errors_and_change_nothing,
@@ -458,6 +523,16 @@ fn sites_check_refuses_components_that_cannot_serve_their_slot() {
             report.lines().find(|l| l.contains(&format!("{id}.json"))).unwrap_or_else(|| panic!("{id}: {report}"));
         assert!(line.contains(&format!("/plugins/{slot}")) && line.contains(message), "{id}: {line}");
     }
+}
+
+#[test]
+fn the_example_sites_check_clean() {
+    let sites = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../site-config");
+    let out = userapi(&["sites", "check"], &sites);
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{report}");
+    assert!(report.contains("acme (tenant acme"), "{report}");
+    assert!(report.contains("visibility_policy (visibility_policy)"), "{report}");
 }
 
 #[test]

@@ -88,10 +88,8 @@ async fn render(
         orgs: None,
     };
     if site.plugins.visibility.is_some() && request.needs_policy(record.user.id) {
-        request.orgs = Some(Memberships {
-            viewer: org_memberships(&state.db, auth.user.id).await?,
-            owner: org_memberships(&state.db, record.user.id).await?,
-        });
+        let (viewer, owner) = org_memberships(&state.db, auth.user.id, record.user.id).await?;
+        request.orgs = Some(Memberships { viewer, owner });
     }
     Ok(account_for_viewer(site, record, origin, &request))
 }

@@ -5,8 +5,9 @@ use wasmtime::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
 
 use crate::sites::config::PluginLimits;
 
-/// Wall-clock budget of one call when the site sets none.
-pub const DEFAULT_TIMEOUT_MS: u64 = 250;
+/// Wall-clock budget of one call when the site sets none (a call takes
+/// tens of microseconds).
+pub const DEFAULT_TIMEOUT_MS: u64 = 50;
 /// Fuel (roughly, wasm instructions) of one call when the site sets none.
 pub const DEFAULT_FUEL: u64 = 200_000_000;
 /// Linear memory of one call when the site sets none.

@@ -117,9 +117,9 @@ impl Plugin {
     }
 
     /// Runs `f` against a fresh instance in a fresh store, within the limits.
-    pub(crate) fn call<R>(
+    pub(crate) fn call<R: Send>(
         &self,
-        f: impl FnOnce(&Exports, &mut Store<CallState>, &Instance) -> wasmtime::Result<R>,
+        f: impl FnOnce(&Exports, &mut Store<CallState>, &Instance) -> wasmtime::Result<R> + Send,
     ) -> Result<R, CallError> {
         off_the_async_workers(|| {
             let mut store = Store::new(self.pre.engine(), CallState::new(&self.site, &self.name, &self.limits));
@@ -130,6 +130,13 @@ impl Plugin {
             let result = self.pre.instantiate(&mut store).and_then(|instance| f(&self.exports, &mut store, &instance));
             result.map_err(|e| self.error(self.classify(&e, &store)))
         })
+    }
+
+    /// Instantiates in a fresh store and drops it, calling nothing (the
+    /// fixed part of every call's cost; for benchmarks).
+    #[doc(hidden)]
+    pub fn instantiate_only(&self) -> Result<(), CallError> {
+        self.call(|_, _, _| Ok(()))
     }
 
     /// An error about this plugin.
@@ -164,14 +171,18 @@ impl Plugin {
     }
 }
 
-/// A plugin call is synchronous CPU work bounded by its deadline: on the
-/// multi-threaded runtime it runs in place, with the worker's other tasks
-/// moved to another thread meanwhile, so a slow plugin never stalls them.
-fn off_the_async_workers<R>(f: impl FnOnce() -> R) -> R {
+/// A plugin call is synchronous CPU work bounded by its deadline. On the
+/// multi-threaded runtime it runs with the worker's other tasks moved to
+/// another thread meanwhile (`block_in_place`), so a slow plugin never stalls
+/// them, and so wasmtime-wasi, which blocks on the current runtime when a
+/// guest writes to stderr (a panic message), may do so. Outside any runtime it
+/// runs in place; on a current-thread runtime, on a scoped thread.
+fn off_the_async_workers<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     match tokio::runtime::Handle::try_current() {
+        Err(_) => f(),
         Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
             tokio::task::block_in_place(f)
         }
-        _ => f(),
+        Ok(_) => std::thread::scope(|scope| scope.spawn(f).join()).unwrap_or_else(|p| std::panic::resume_unwind(p)),
     }
 }

@@ -51,14 +51,17 @@ pub async fn delete(conn: &mut AnyConnection, user_id: i64, key: &str) -> StoreR
 /// The org tag key trusted services record memberships under.
 pub const MEMBERSHIP_KEY: &str = "membership";
 
-/// The orgs `user_id` belongs to, by name.
-pub async fn org_memberships(db: &Db, user_id: i64) -> StoreResult<Vec<String>> {
-    let rows: Vec<(String,)> = sqlx::query_as("SELECT org FROM org_tags WHERE user_id = $1 AND key = $2 ORDER BY org")
-        .bind(user_id)
-        .bind(MEMBERSHIP_KEY)
-        .fetch_all(db.pool())
-        .await?;
-    Ok(rows.into_iter().map(|(org,)| org).collect())
+/// The orgs each of `reader` and `owner` belongs to, by name, in one query.
+pub async fn org_memberships(db: &Db, reader: i64, owner: i64) -> StoreResult<(Vec<String>, Vec<String>)> {
+    let rows: Vec<(i64, String)> =
+        sqlx::query_as("SELECT user_id, org FROM org_tags WHERE user_id IN ($1, $2) AND key = $3 ORDER BY org")
+            .bind(reader)
+            .bind(owner)
+            .bind(MEMBERSHIP_KEY)
+            .fetch_all(db.pool())
+            .await?;
+    let of = |id: i64| rows.iter().filter(|(user, _)| *user == id).map(|(_, org)| org.clone()).collect();
+    Ok((of(reader), of(owner)))
 }
 
 /// Sets the org tag `(user, org, key)`.
