@@ -24,7 +24,8 @@ const VALIDATOR_FIELDS: &str = r#"[
 /// A site of tenant alpha whose slot `slot` holds `plugin` with `config`.
 fn site_with(id: &str, slot: &str, plugin: &str, config: Value, limits: Value) -> (String, Value) {
     let mut config_file = site(id, "alpha", ALPHA_SECRET);
-    config_file["extended_profile_fields"] = json!(["employer", "graduation_year", "favorite_color", "calls"]);
+    config_file["extended_profile_fields"] =
+        json!(["employer", "graduation_year", "favorite_color", "calls", "ambient"]);
     config_file["plugins"] = json!({ slot: {"path": wasm(plugin), "config": config, "limits": limits} });
     (format!("{id}.json"), config_file)
 }
@@ -155,6 +156,7 @@ fn misbehaving_sites() -> Vec<(String, Value)> {
         bad("addfield", "add-field", json!({})),
         bad("counter", "counter", json!({})),
         bad("log", "log", json!({})),
+        bad("ambient", "ambient", json!({})),
     ]
 }
 
@@ -220,6 +222,16 @@ async fn every_call_gets_a_fresh_instance(b: Backend) {
         // The plugin counts its calls in a static: a reused instance would say 2, 3.
         assert_eq!(extended(&body_json(r).await), vec![("calls".to_owned(), json!(1))]);
     }
+}
+
+async fn plugins_have_no_clock_environment_or_filesystem(b: Backend) {
+    let s = TestServer::start_with(b, misbehaving_sites(), &[]).await;
+    s.create_user("alpha", "jdoe", &[]).await;
+    let t = s.token("alpha", "jdoe").await;
+    let r = patch(&s, "ambient.test", "jdoe", &t, ext(&[("ambient", json!(null))])).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let seen = extended(&body_json(r).await);
+    assert_eq!(seen, vec![("ambient".to_owned(), json!({"clock_secs": 0, "env_vars": 0, "root_readable": false}))]);
 }
 
 async fn plugin_logs_reach_the_host_log_with_site_and_plugin(b: Backend) {
@@ -477,6 +489,7 @@ backend_tests!(
     failing_validators_change_nothing_and_name_the_cause,
     a_runaway_plugin_does_not_stall_other_requests,
     every_call_gets_a_fresh_instance,
+    plugins_have_no_clock_environment_or_filesystem,
     plugin_logs_reach_the_host_log_with_site_and_plugin,
     visibility_policy_decides_reads_by_others,
     failing_visibility_policies_fail_closed,

@@ -1,9 +1,11 @@
 //! What one call's store holds: its limiter, the `log` import, and a WASI
 //! context that grants nothing and is only built if the guest touches WASI.
 
+use std::time::Duration;
+
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
-use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::limits::{CallLimiter, Limits};
 use super::wit::latest::log::{Host as LogHost, Level};
@@ -53,14 +55,44 @@ impl CallState {
 impl WasiView for CallState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         let stderr = &self.stderr;
-        // No preopened directories, environment, arguments, stdin or network:
-        // a plugin has no ambient authority.
+        // No preopened directories, environment, arguments, stdin, network or
+        // clock (both clocks read zero): a plugin has no ambient authority.
+        // Randomness stays, for std's hash-map seeds.
         let ctx = self.wasi.get_or_insert_with(|| {
             let mut builder = WasiCtxBuilder::new();
-            builder.stderr(stderr.clone()).allow_ip_name_lookup(false).allow_tcp(false).allow_udp(false);
+            builder
+                .stderr(stderr.clone())
+                .allow_ip_name_lookup(false)
+                .allow_tcp(false)
+                .allow_udp(false)
+                .wall_clock(FrozenClock)
+                .monotonic_clock(FrozenClock);
             builder.build()
         });
         WasiCtxView { ctx, table: &mut self.table }
+    }
+}
+
+/// A clock stopped at zero (the Unix epoch; no elapsed time).
+struct FrozenClock;
+
+impl HostWallClock for FrozenClock {
+    fn resolution(&self) -> Duration {
+        Duration::from_secs(1)
+    }
+
+    fn now(&self) -> Duration {
+        Duration::ZERO
+    }
+}
+
+impl HostMonotonicClock for FrozenClock {
+    fn resolution(&self) -> u64 {
+        1_000_000_000
+    }
+
+    fn now(&self) -> u64 {
+        0
     }
 }
 

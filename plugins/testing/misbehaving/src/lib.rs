@@ -1,6 +1,6 @@
 //! A deliberately bad plugin for the host's failure tests. It exports all
 //! three interfaces; its `config` picks the misbehaviour:
-//! `{"mode": "ok" | "loop" | "hog" | "panic" | "garbage" | "add-field" | "counter" | "log",
+//! `{"mode": "ok" | "loop" | "hog" | "panic" | "garbage" | "add-field" | "counter" | "log" | "ambient",
 //!   "only_org": "..."}` (`only_org`: misbehave for that org's report only).
 //! Never deploy it.
 
@@ -52,6 +52,15 @@ fn misbehave(config: &str) -> String {
     mode
 }
 
+/// What the plugin can see of its surroundings: the clock, the environment,
+/// the filesystem (the host grants none of them).
+fn ambient() -> String {
+    let clock = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let env = std::env::vars().count();
+    let root = std::fs::read_dir("/").is_ok();
+    format!(r#"{{"clock_secs": {clock}, "env_vars": {env}, "root_readable": {root}}}"#)
+}
+
 struct Bad;
 
 impl validator::Guest for Bad {
@@ -67,6 +76,7 @@ impl validator::Guest for Bad {
                 let calls = CALLS.fetch_add(1, Ordering::SeqCst) + 1;
                 Ok(vec![Field { name: "calls".into(), value: calls.to_string() }])
             }
+            "ambient" => Ok(vec![Field { name: "ambient".into(), value: ambient() }]),
             _ => Ok(request.submitted),
         }
     }
