@@ -58,6 +58,36 @@ fn plugin_calls(c: &mut Criterion) {
     c.bench_function("instantiate + drop only (visibility component)", |b| {
         b.iter(|| policy.instantiate_only().expect("instantiates"))
     });
+
+    // The same call as the server makes it: from a task on a multi-threaded
+    // runtime, which moves it off the worker with `block_in_place`.
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let policy = std::sync::Arc::new(policy);
+    let owned = (fields.clone(), strings(&["MITx"]), strings(&["MITx", "HarvardX"]));
+    c.bench_function("visibility call from an async task (block_in_place)", |b| {
+        b.iter(|| {
+            let (policy, (fields, reader_orgs, owner_orgs)) = (policy.clone(), owned.clone());
+            runtime.block_on(runtime.spawn(async move {
+                let facts = VisibilityFacts {
+                    reader: ReaderKind::User,
+                    reader_username: Some("reader"),
+                    reader_orgs,
+                    owner: "owner",
+                    owner_orgs,
+                    account_privacy: "custom",
+                    field_preferences: vec![("bio".into(), "all_users".into())],
+                    requires_parental_consent: false,
+                    public_fields: &fields.public_fields,
+                    bulk_shareable_fields: &fields.bulk_shareable_fields,
+                    custom_shareable_fields: &fields.custom_shareable_fields,
+                };
+                policy.visible_fields(&facts).expect("call succeeds")
+            }))
+        })
+    });
+    c.bench_function("empty async task (baseline for the above)", |b| {
+        b.iter(|| runtime.block_on(runtime.spawn(async { std::hint::black_box(1) })))
+    });
 }
 
 criterion_group!(benches, plugin_calls);
