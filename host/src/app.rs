@@ -15,22 +15,28 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 
-use crate::auth::{self, Authenticated};
+use crate::auth;
+use crate::http::auth::Authenticated;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::{cors, middleware as mw, site};
 use crate::metrics::Metrics;
 use crate::sites::SiteRegistry;
 use crate::store::Db;
+use crate::users::Users;
 
 /// Everything a handler may reach.
 #[derive(Clone, Debug)]
 pub struct AppState {
     pub db: Db,
+    /// The user records, cached in front of `db`.
+    pub users: Users,
     pub sites: Arc<SiteRegistry>,
     pub metrics: Arc<Metrics>,
     pub max_body_bytes: usize,
     /// Per-address limit of the registration validation route.
     pub registration_limiter: Arc<crate::accounts::registration::RateLimiter>,
+    /// OAuth client secrets already checked with argon2.
+    pub verified_secrets: Arc<auth::clients::VerifiedSecrets>,
 }
 
 /// The OpenAPI document of the API.
@@ -43,8 +49,8 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::accounts::routes::router())
         .merge(crate::preferences::routes::router())
         .merge(crate::retirement::routes::router())
-        .route("/oauth2/access_token", post(auth::token_endpoint::access_token))
-        .route("/csrf/api/v1/token", get(auth::csrf::token_route))
+        .route("/oauth2/access_token", post(auth::routes::access_token))
+        .route("/csrf/api/v1/token", get(auth::routes::csrf_token))
         .route("/admin/v1/sites/reload", post(reload_sites_route))
         .layer(from_fn(cors::cors))
         .layer(from_fn_with_state(state.clone(), site::resolve_site));
@@ -57,6 +63,7 @@ pub fn router(state: AppState) -> Router {
         .merge(site_routes)
         .merge(ops_routes)
         .fallback(mw::not_found)
+        .layer(from_fn(mw::refuse_nul_in_query))
         .layer(from_fn(mw::framework_answers))
         .layer(DefaultBodyLimit::max(state.max_body_bytes))
         .layer(from_fn_with_state(state.clone(), mw::limit_body))
@@ -99,7 +106,7 @@ async fn ready(State(state): State<AppState>) -> Response {
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
-    let text = state.metrics.render(state.sites.current().all().len());
+    let text = state.metrics.render(state.sites.current().all().len(), &state.users.cache().stats());
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
@@ -111,7 +118,12 @@ async fn openapi() -> Response {
 /// problem the previous sites keep serving. Returns the site ids, or every
 /// reason for refusing.
 pub async fn reload_sites(state: &AppState) -> Result<Vec<String>, Vec<String>> {
-    let outcome = match SiteRegistry::load(state.sites.dir()) {
+    let dir = state.sites.dir().to_path_buf();
+    // Loading compiles the sites' plugins: blocking work.
+    let loaded = tokio::task::spawn_blocking(move || SiteRegistry::load(&dir))
+        .await
+        .map_err(|e| vec![format!("the site loader failed: {e}")])?;
+    let outcome = match loaded {
         Err(e) => Err(e.issues.iter().map(ToString::to_string).collect()),
         Ok(candidate) => match crate::retirement::states::sync(&state.db, &candidate.current()).await {
             Err(e) => Err(vec![e.to_string()]),
@@ -129,7 +141,7 @@ pub async fn reload_sites(state: &AppState) -> Result<Vec<String>, Vec<String>> 
 /// `POST /admin/v1/sites/reload` (superuser): swap in the sites directory
 /// whole, or keep the old set and say why not.
 async fn reload_sites_route(State(state): State<AppState>, auth: Authenticated) -> ApiResult<Json<Value>> {
-    if !auth.user.is_superuser {
+    if !auth.user().is_superuser {
         return Err(ApiError::permission_denied());
     }
     match reload_sites(&state).await {

@@ -1,16 +1,15 @@
 //! Outgoing mail, per site (`email` in the site config). `outbox` (the
 //! default) stores each message in the `email_outbox` table; `smtp` delivers
 //! it through the configured server and records the send there too. Either
-//! way it happens inside the caller's transaction: a failed send rolls the
+//! way it happens inside the caller's write job: a failed send rolls the
 //! whole change back, and a rolled-back change leaves no outbox row.
 
-use lettre::message::header::ContentType;
-use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
-use sqlx::AnyConnection;
-
+use crate::args;
 use crate::clock::now_micros;
 use crate::sites::Site;
-use crate::store::StoreError;
+use crate::store::{Conn, StoreError};
+use lettre::message::header::ContentType;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
 /// Why a message could not be sent.
 #[derive(Debug, thiserror::Error)]
@@ -32,8 +31,8 @@ pub struct Message<'a> {
     pub body: &'a str,
 }
 
-/// Sends `message` for `site` as part of the transaction on `conn`.
-pub async fn send(conn: &mut AnyConnection, site: &Site, message: &Message<'_>) -> Result<(), MailError> {
+/// Sends `message` for `site` as part of the write job on `c`.
+pub async fn send(c: &mut Conn, site: &Site, message: &Message<'_>) -> Result<(), MailError> {
     let sent_at = match (site.config.email.kind.as_str(), site.config.email.url.as_deref()) {
         ("smtp", Some(url)) => {
             deliver(site, url, message).await?;
@@ -41,21 +40,27 @@ pub async fn send(conn: &mut AnyConnection, site: &Site, message: &Message<'_>) 
         }
         _ => None,
     };
-    sqlx::query(
+    c.execute(
         "INSERT INTO email_outbox (tenant, site, user_id, to_address, subject, body, created, sent_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        args![
+            &site.tenant,
+            &site.id,
+            message.user_id,
+            message.to,
+            message.subject,
+            message.body,
+            now_micros(),
+            sent_at
+        ],
     )
-    .bind(&site.tenant)
-    .bind(&site.id)
-    .bind(message.user_id)
-    .bind(message.to)
-    .bind(message.subject)
-    .bind(message.body)
-    .bind(now_micros())
-    .bind(sent_at)
-    .execute(&mut *conn)
-    .await
-    .map_err(StoreError::from)?;
+    .await?;
+    Ok(())
+}
+
+/// Deletes every stored message of `user_id` (retirement's erasure).
+pub async fn erase(c: &mut Conn, user_id: i64) -> Result<(), StoreError> {
+    c.execute("DELETE FROM email_outbox WHERE user_id = $1", args![user_id]).await?;
     Ok(())
 }
 

@@ -6,6 +6,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use crate::users::cache::CacheStats;
+
 const BUCKETS: [f64; 10] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0];
 
 /// Process-wide counters.
@@ -42,7 +44,7 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition.
-    pub fn render(&self, sites_loaded: usize) -> String {
+    pub fn render(&self, sites_loaded: usize, cache: &CacheStats) -> String {
         let mut out = String::new();
         out.push_str("# HELP userapi_http_requests_total HTTP requests by method and status.\n");
         out.push_str("# TYPE userapi_http_requests_total counter\n");
@@ -73,6 +75,36 @@ impl Metrics {
             out,
             "userapi_site_reloads_total{{outcome=\"failed\"}} {}",
             self.reloads_failed.load(Ordering::Relaxed)
+        );
+        let counter = |out: &mut String, name: &str, help: &str, value: u64| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}");
+        };
+        counter(&mut out, "userapi_cache_hits_total", "User records served from memory.", cache.hits);
+        counter(&mut out, "userapi_cache_misses_total", "User records read from the database.", cache.misses);
+        let _ = writeln!(
+            out,
+            "# HELP userapi_cache_entries User records in memory.\n# TYPE userapi_cache_entries gauge\nuserapi_cache_entries {}",
+            cache.entries
+        );
+        let sqlite = crate::store::sqlite::counters();
+        counter(
+            &mut out,
+            "userapi_sqlite_prepares_total",
+            "SQLite statements prepared from SQL text.",
+            sqlite.prepares,
+        );
+        counter(
+            &mut out,
+            "userapi_sqlite_reprepares_total",
+            "Cached SQLite statements re-planned before running.",
+            sqlite.reprepares,
+        );
+        counter(&mut out, "userapi_sqlite_commits_total", "SQLite group commits.", sqlite.commits);
+        counter(
+            &mut out,
+            "userapi_sqlite_committed_writes_total",
+            "Write jobs carried by SQLite group commits.",
+            sqlite.committed_jobs,
         );
         out
     }

@@ -497,14 +497,9 @@ async fn extended_profile_goes_through_the_sites_schema(b: Backend) {
 }
 
 async fn outbox(s: &TestServer, to: &str) -> Vec<String> {
-    sqlx::any::install_default_drivers();
-    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&s.database_url).await.unwrap();
-    let rows: Vec<(String,)> = sqlx::query_as("SELECT body FROM email_outbox WHERE to_address = $1 ORDER BY id")
-        .bind(to)
-        .fetch_all(&mut conn)
-        .await
-        .unwrap();
-    rows.into_iter().map(|r| r.0).collect()
+    let rows =
+        s.query("SELECT body FROM email_outbox WHERE to_address = $1 ORDER BY id", &[SqlValue::Text(to.into())]).await;
+    rows.into_iter().map(|r| r[0].clone().unwrap()).collect()
 }
 
 fn link_key(body: &str, path: &str) -> String {
@@ -632,19 +627,16 @@ async fn account_changes_are_audited_without_values(b: Backend) {
     let s = &f.server;
     let response = patch(s, &f.alice, "alice", json!({"bio": "secret-bio-text", "name": "Secret Name"})).await;
     assert_eq!(response.status(), StatusCode::OK);
-    sqlx::any::install_default_drivers();
-    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&s.database_url).await.unwrap();
-    type AuditRow = (String, Option<String>, Option<String>, Option<String>);
-    let rows: Vec<AuditRow> = sqlx::query_as(
-        "SELECT a.action, a.field, a.old_value, a.new_value FROM audit_log a JOIN users u ON u.id = a.user_id \
-         WHERE u.username = 'alice' AND a.action = 'account_updated' ORDER BY a.id",
-    )
-    .fetch_all(&mut conn)
-    .await
-    .unwrap();
-    let fields: Vec<&str> = rows.iter().filter_map(|r| r.1.as_deref()).collect();
+    let rows = s
+        .query(
+            "SELECT a.action, a.field, a.old_value, a.new_value FROM audit_log a JOIN users u ON u.id = a.user_id \
+             WHERE u.username = 'alice' AND a.action = 'account_updated' ORDER BY a.id",
+            &[],
+        )
+        .await;
+    let fields: Vec<&str> = rows.iter().filter_map(|r| r[1].as_deref()).collect();
     assert!(fields.contains(&"bio") && fields.contains(&"name"), "{fields:?}");
-    assert!(rows.iter().all(|r| r.2.is_none() && r.3.is_none()), "no values in the audit log");
+    assert!(rows.iter().all(|r| r[2].is_none() && r[3].is_none()), "no values in the audit log");
 }
 
 backend_tests!(

@@ -210,28 +210,108 @@ impl TestServer {
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
     }
 
-    /// Runs one SQL statement against the server's database (test set-up only).
+    /// Runs one SQL statement against the server's database (test set-up
+    /// only), then has the server drop its cached records (SIGHUP), since
+    /// the change went around it.
     pub async fn sql(&self, statement: &str, binds: &[SqlValue]) {
-        sqlx::any::install_default_drivers();
-        let mut conn = sqlx::AnyConnection::connect(&self.database_url).await.expect("connect");
-        let mut q = sqlx::query(statement);
-        for b in binds {
-            q = match b {
-                SqlValue::Int(i) => q.bind(*i),
-                SqlValue::Text(t) => q.bind(t.clone()),
-            };
-        }
-        q.execute(&mut conn).await.expect("sql");
-        let _ = conn.close().await;
+        self.query(statement, binds).await;
+        self.flush_cache().await;
     }
 
     /// Reads one text column of one row.
     pub async fn sql_text(&self, statement: &str, bind: i64) -> String {
-        sqlx::any::install_default_drivers();
-        let mut conn = sqlx::AnyConnection::connect(&self.database_url).await.expect("connect");
-        let (v,): (String,) = sqlx::query_as(statement).bind(bind).fetch_one(&mut conn).await.expect("sql");
-        let _ = conn.close().await;
-        v
+        let rows = self.query(statement, &[SqlValue::Int(bind)]).await;
+        rows.first().and_then(|r| r.first().cloned().flatten()).expect("one text value")
+    }
+
+    /// Every row of a query, each column as text (`None` for NULL).
+    pub async fn query(&self, statement: &str, binds: &[SqlValue]) -> Vec<Vec<Option<String>>> {
+        match self.backend {
+            Backend::Sqlite => {
+                let path = self.database_url.trim_start_matches("sqlite://").to_owned();
+                let statement = numbered_parameters(statement);
+                let binds: Vec<rusqlite::types::Value> = binds
+                    .iter()
+                    .map(|b| match b {
+                        SqlValue::Int(i) => rusqlite::types::Value::Integer(*i),
+                        SqlValue::Text(t) => rusqlite::types::Value::Text(t.clone()),
+                    })
+                    .collect();
+                tokio::task::spawn_blocking(move || {
+                    let conn = rusqlite::Connection::open(path).expect("open");
+                    conn.busy_timeout(Duration::from_secs(10)).expect("busy timeout");
+                    let mut stmt = conn.prepare(&statement).expect("prepare");
+                    let columns = stmt.column_count();
+                    let mut rows = stmt.query(rusqlite::params_from_iter(binds)).expect("query");
+                    let mut out = Vec::new();
+                    while let Some(row) = rows.next().expect("row") {
+                        out.push(
+                            (0..columns)
+                                .map(|i| match row.get_ref(i).expect("column") {
+                                    rusqlite::types::ValueRef::Null => None,
+                                    rusqlite::types::ValueRef::Integer(v) => Some(v.to_string()),
+                                    rusqlite::types::ValueRef::Real(v) => Some(v.to_string()),
+                                    rusqlite::types::ValueRef::Text(t) | rusqlite::types::ValueRef::Blob(t) => {
+                                        Some(String::from_utf8_lossy(t).into_owned())
+                                    }
+                                })
+                                .collect(),
+                        );
+                    }
+                    out
+                })
+                .await
+                .expect("query thread")
+            }
+            Backend::Postgres => {
+                use sqlx::{Column, Row, TypeInfo};
+                let mut conn = sqlx::PgConnection::connect(&self.database_url).await.expect("connect");
+                let mut q = sqlx::query(statement);
+                for b in binds {
+                    q = match b {
+                        SqlValue::Int(i) => q.bind(*i),
+                        SqlValue::Text(t) => q.bind(t.clone()),
+                    };
+                }
+                let rows = q.fetch_all(&mut conn).await.expect("sql");
+                let _ = conn.close().await;
+                rows.iter()
+                    .map(|row| {
+                        (0..row.columns().len())
+                            .map(|i| match row.column(i).type_info().name() {
+                                "INT8" => row.get::<Option<i64>, _>(i).map(|v| v.to_string()),
+                                "INT4" => row.get::<Option<i32>, _>(i).map(|v| v.to_string()),
+                                _ => row.get::<Option<String>, _>(i),
+                            })
+                            .collect()
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    /// Empties the server's record cache (SIGHUP) and waits until it has.
+    pub async fn flush_cache(&self) {
+        let before = self.reloads().await;
+        let status = std::process::Command::new("kill").args(["-HUP", &self.pid().to_string()]).status();
+        assert!(status.expect("kill").success(), "cannot signal the server");
+        for _ in 0..200 {
+            if self.reloads().await > before {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("the server did not reload after SIGHUP");
+    }
+
+    /// How many site reloads the server has done (its metrics).
+    async fn reloads(&self) -> u64 {
+        let text = self.client.get(format!("{}/metrics", self.base)).send().await.expect("metrics");
+        let text = text.text().await.expect("metrics body");
+        text.lines()
+            .filter(|l| l.starts_with("userapi_site_reloads_total"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum()
     }
 
     /// Replaces a site file of this server's sites directory.
@@ -244,6 +324,16 @@ impl TestServer {
 pub enum SqlValue {
     Int(i64),
     Text(String),
+}
+
+/// `$1`-style parameters as SQLite's `?1`.
+fn numbered_parameters(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        out.push(if c == '$' && chars.peek().is_some_and(char::is_ascii_digit) { '?' } else { c });
+    }
+    out
 }
 
 fn write_json(path: &Path, value: &Value) {

@@ -1,84 +1,70 @@
 //! Writing account changes: the PATCH transaction (accounts.md §8.10), name
 //! changes (§10) and e-mail confirmations (§9). Every function here is one
-//! transaction: it commits whole or leaves the account as it was.
+//! write job: it commits whole or leaves the account as it was.
 
-use axum::http::StatusCode;
+use std::sync::Arc;
+
 use serde_json::{json, Map, Value};
-use sqlx::AnyConnection;
 
 use super::patch::{AccountChanges, AddressFacts, Column, ColumnValue, EmailRequest, Lookups};
-use super::store::{audit, AccountRecord, User};
-use super::types::email_key;
+use super::service::{AccountError, NewNameRefusal};
+use super::store::{self, PendingAddress};
 use crate::clock::{iso8601, now_micros};
-use crate::http::error::{ApiError, ApiResult};
 use crate::mail::{self, Message};
-use crate::preferences::store as preferences;
-use crate::retirement::identifiers::is_email_retired;
+use crate::preferences::service as preferences;
 use crate::sites::Site;
-use crate::store::{Db, StoreError, StoreResult};
+use crate::store::{Conn, Db, StoreError, StoreResult};
+use crate::users::store::{self as users, audit};
+use crate::users::{read_back, retired, UserRecord};
 
-fn save_error(reason: impl std::fmt::Display) -> ApiError {
+/// A store failure inside the PATCH transaction (§8.10 step 7): logged, and
+/// answered without the cause.
+fn save_error(reason: StoreError) -> AccountError {
+    if matches!(reason, StoreError::NulCharacter) {
+        return AccountError::Store(reason);
+    }
     tracing::error!(error = %reason, "saving account updates failed");
-    ApiError::messages(StatusCode::BAD_REQUEST, format!("Error thrown when saving account updates: '{reason}'"), None)
+    AccountError::SaveFailed
 }
 
-/// Resolves the uniqueness facts of the addresses a PATCH body asks for.
-pub async fn lookups(db: &Db, site: &Site, user: &User, body: &Map<String, Value>) -> StoreResult<Lookups> {
-    let mut out = Lookups::default();
-    if let Some(email) = body.get("email").and_then(Value::as_str) {
-        out.email = address_facts(db, site, email, Some(user.id)).await?;
+/// Resolves the uniqueness facts of the addresses a PATCH body asks for, in one read.
+pub async fn lookups(db: &Db, site: &Arc<Site>, user_id: i64, body: &Map<String, Value>) -> StoreResult<Lookups> {
+    let email = body.get("email").and_then(Value::as_str).map(str::to_owned);
+    let secondary = body.get("secondary_email").and_then(Value::as_str).map(str::to_owned);
+    if email.is_none() && secondary.is_none() {
+        return Ok(Lookups::default());
     }
-    if let Some(email) = body.get("secondary_email").and_then(Value::as_str) {
-        out.secondary_email = address_facts(db, site, email, Some(user.id)).await?;
-    }
-    Ok(out)
+    let site = Arc::clone(site);
+    db.read(move |c| {
+        Box::pin(async move {
+            let mut out = Lookups::default();
+            if let Some(email) = &email {
+                out.email = address_facts(c, &site, email, Some(user_id)).await?;
+            }
+            if let Some(email) = &secondary {
+                out.secondary_email = address_facts(c, &site, email, Some(user_id)).await?;
+            }
+            Ok(out)
+        })
+    })
+    .await
 }
 
 /// Who uses `address` in the tenant: as a primary address (or the retired
 /// form of one), or as a recovery address of anyone but `exclude_user`.
 pub async fn address_facts(
-    db: &Db,
+    c: &mut Conn,
     site: &Site,
     address: &str,
     exclude_user: Option<i64>,
 ) -> StoreResult<AddressFacts> {
-    let primary: Option<(i64,)> = sqlx::query_as("SELECT id FROM users WHERE tenant = $1 AND email_key = $2")
-        .bind(&site.tenant)
-        .bind(email_key(address))
-        .fetch_optional(db.pool())
-        .await?;
-    let secondary: Option<(i64,)> = sqlx::query_as(
-        "SELECT r.user_id FROM account_recovery r JOIN users u ON u.id = r.user_id \
-         WHERE u.tenant = $1 AND lower(r.secondary_email) = $2 AND r.user_id <> $3",
-    )
-    .bind(&site.tenant)
-    .bind(email_key(address))
-    .bind(exclude_user.unwrap_or(0))
-    .fetch_optional(db.pool())
-    .await?;
-    let retired = is_email_retired(db, &site.tenant, &site.config.retirement, address).await?;
-    Ok(AddressFacts { taken_as_primary: primary.is_some() || retired, taken_as_secondary: secondary.is_some() })
+    let primary = users::id_by_email_key(c, &site.tenant, address, None).await?.is_some();
+    let secondary = store::recovery_address_taken(c, &site.tenant, address, exclude_user).await?;
+    let retired = retired::is_email_retired(c, &site.tenant, &site.config.retirement, address).await?;
+    Ok(AddressFacts { taken_as_primary: primary || retired, taken_as_secondary: secondary })
 }
 
-/// Reads, changes and writes back the profile's `meta` object.
-async fn update_meta(
-    conn: &mut AnyConnection,
-    user_id: i64,
-    change: impl FnOnce(&mut Map<String, Value>),
-) -> StoreResult<()> {
-    let (meta,): (String,) =
-        sqlx::query_as("SELECT meta FROM profiles WHERE user_id = $1").bind(user_id).fetch_one(&mut *conn).await?;
-    let mut meta: Map<String, Value> = serde_json::from_str(&meta).unwrap_or_default();
-    change(&mut meta);
-    sqlx::query("UPDATE profiles SET meta = $1 WHERE user_id = $2")
-        .bind(Value::Object(meta).to_string())
-        .bind(user_id)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
-}
-
-fn push_history(meta: &mut Map<String, Value>, key: &str, entry: Value) {
+pub(crate) fn push_history(meta: &mut Map<String, Value>, key: &str, entry: Value) {
     let list = meta.entry(key.to_owned()).or_insert_with(|| json!([]));
     if !list.is_array() {
         *list = json!([]);
@@ -86,17 +72,6 @@ fn push_history(meta: &mut Map<String, Value>, key: &str, entry: Value) {
     if let Some(items) = list.as_array_mut() {
         items.push(entry);
     }
-}
-
-async fn set_column(conn: &mut AnyConnection, user_id: i64, column: Column, value: &ColumnValue) -> StoreResult<()> {
-    let sql = format!("UPDATE profiles SET {} = $1 WHERE user_id = $2", column.sql());
-    let query = sqlx::query(&sql);
-    let query = match value {
-        ColumnValue::Text(v) => query.bind(v.clone()),
-        ColumnValue::Int(v) => query.bind(*v),
-    };
-    query.bind(user_id).execute(&mut *conn).await?;
-    Ok(())
 }
 
 /// Where mailed links point: `<scheme>://<site's first domain>`.
@@ -108,145 +83,109 @@ fn new_key() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
 
-/// Applies a validated PATCH (§8.10) as `actor` (the owner).
+/// Applies a validated PATCH (§8.10) as the owner; returns the account as committed.
 pub async fn apply_patch(
     db: &Db,
-    site: &Site,
-    record: &AccountRecord,
-    changes: &AccountChanges,
+    site: &Arc<Site>,
+    record: &UserRecord,
+    changes: AccountChanges,
     scheme: &str,
-) -> ApiResult<()> {
-    let user = &record.user;
-    let mut tx = db.begin().await?;
+) -> Result<Arc<UserRecord>, AccountError> {
+    let site = Arc::clone(site);
+    let base = site_base_url(&site, scheme);
+    let (user_id, username) = (record.user.id, record.user.username.clone());
+    db.write(move |c| Box::pin(async move { write_patch(c, &site, user_id, &username, changes, &base).await })).await
+}
+
+async fn write_patch(
+    c: &mut Conn,
+    site: &Site,
+    user_id: i64,
+    username: &str,
+    changes: AccountChanges,
+    base: &str,
+) -> Result<Arc<UserRecord>, AccountError> {
     let mut changed: Vec<&str> = Vec::new();
-    let mut columns = changes.columns.clone();
+    let mut columns = changes.columns;
     if let Some(ColumnValue::Text(country)) = columns.get(&Column::Country) {
         if country.as_deref() != Some("US") {
             columns.insert(Column::State, ColumnValue::Text(None));
         }
     }
     for (column, value) in &columns {
-        set_column(&mut tx, user.id, *column, value).await.map_err(save_error)?;
+        store::set_column(c, user_id, *column, value).await.map_err(save_error)?;
         changed.push(column.sql());
     }
     if let Some(codes) = &changes.languages {
-        sqlx::query("DELETE FROM language_proficiencies WHERE user_id = $1")
-            .bind(user.id)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| save_error(StoreError::from(e)))?;
-        for code in codes {
-            sqlx::query("INSERT INTO language_proficiencies (user_id, code) VALUES ($1, $2)")
-                .bind(user.id)
-                .bind(code)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| save_error(StoreError::from(e)))?;
-        }
+        store::set_languages(c, user_id, codes).await.map_err(save_error)?;
         changed.push("language_proficiencies");
     }
     for (platform, link) in &changes.social_links {
-        let result = match link {
-            Some(link) => {
-                sqlx::query(
-                    "INSERT INTO social_links (user_id, platform, social_link) VALUES ($1, $2, $3) \
-                 ON CONFLICT (user_id, platform) DO UPDATE SET social_link = excluded.social_link",
-                )
-                .bind(user.id)
-                .bind(platform)
-                .bind(link)
-                .execute(&mut *tx)
-                .await
-            }
-            None => {
-                sqlx::query("DELETE FROM social_links WHERE user_id = $1 AND platform = $2")
-                    .bind(user.id)
-                    .bind(platform)
-                    .execute(&mut *tx)
-                    .await
-            }
-        };
-        result.map_err(|e| save_error(StoreError::from(e)))?;
+        store::set_social_link(c, user_id, platform, link.as_deref()).await.map_err(save_error)?;
     }
     if !changes.social_links.is_empty() {
         changed.push("social_links");
     }
     if let Some(privacy) = &changes.account_privacy {
-        match privacy {
-            Some(value) => preferences::upsert(&mut tx, user.id, "account_privacy", value).await,
-            None => preferences::delete(&mut tx, user.id, "account_privacy").await,
-        }
-        .map_err(save_error)?;
+        preferences::write(c, &site.tenant, user_id, "account_privacy", privacy.as_deref())
+            .await
+            .map_err(save_error)?;
         changed.push("account_privacy");
     }
-    if let Some(old_name) = &changes.old_name {
-        let reason = format!("Name change requested through account API by {}", user.username);
+    if let Some(old_name) = changes.old_name {
+        let reason = format!("Name change requested through account API by {username}");
         let entry = json!([old_name, reason, iso8601(now_micros())]);
-        update_meta(&mut tx, user.id, |meta| push_history(meta, "old_names", entry)).await.map_err(save_error)?;
+        store::update_meta(c, user_id, |meta| push_history(meta, "old_names", entry)).await.map_err(save_error)?;
     }
     if !changes.extended_profile.is_empty() {
-        let values = changes.extended_profile.clone();
-        update_meta(&mut tx, user.id, move |meta| meta.extend(values)).await.map_err(save_error)?;
+        let values = changes.extended_profile;
+        store::update_meta(c, user_id, move |meta| meta.extend(values)).await.map_err(save_error)?;
         changed.push("extended_profile");
     }
-    let base = site_base_url(site, scheme);
     if let Some(EmailRequest::Send(address)) = &changes.email {
-        request_email_change(&mut tx, site, user, address, &base, false).await?;
+        request_email_change(c, site, user_id, username, address, base, PendingAddress::Primary).await?;
         changed.push("email");
     }
     if let Some(EmailRequest::Send(address)) = &changes.secondary_email {
-        request_email_change(&mut tx, site, user, address, &base, true).await?;
+        request_email_change(c, site, user_id, username, address, base, PendingAddress::Secondary).await?;
         changed.push("secondary_email");
     }
     for field in changed {
-        audit(&mut tx, &site.tenant, Some(user.id), Some(user.id), "account_updated", Some(field)).await?;
+        audit(c, &site.tenant, Some(user_id), Some(user_id), "account_updated", Some(field))
+            .await
+            .map_err(save_error)?;
     }
-    tx.commit().await.map_err(|e| save_error(StoreError::from(e)))?;
-    Ok(())
+    read_back(c, &site.tenant, user_id).await.map_err(save_error)
 }
 
 async fn request_email_change(
-    conn: &mut AnyConnection,
+    c: &mut Conn,
     site: &Site,
-    user: &User,
+    user_id: i64,
+    username: &str,
     address: &str,
     base: &str,
-    secondary: bool,
-) -> ApiResult<()> {
+    which: PendingAddress,
+) -> Result<(), AccountError> {
     let key = new_key();
-    let (table, column, path) = if secondary {
-        ("pending_secondary_email_changes", "new_secondary_email", "activate_secondary_email")
-    } else {
-        ("pending_email_changes", "new_email", "email_confirm")
+    store::set_pending_address(c, user_id, which, address, &key).await.map_err(save_error)?;
+    let path = match which {
+        PendingAddress::Primary => "email_confirm",
+        PendingAddress::Secondary => "activate_secondary_email",
     };
-    let sql = format!(
-        "INSERT INTO {table} (user_id, {column}, activation_key, created) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (user_id) DO UPDATE SET {column} = excluded.{column}, \
-         activation_key = excluded.activation_key, created = excluded.created"
-    );
-    sqlx::query(&sql)
-        .bind(user.id)
-        .bind(address)
-        .bind(&key)
-        .bind(now_micros())
-        .execute(&mut *conn)
-        .await
-        .map_err(|e| save_error(StoreError::from(e)))?;
     let body = format!(
-        "Someone asked to use {address} for the account {} on {}. To confirm, open {base}/{path}/{key}\n\
+        "Someone asked to use {address} for the account {username} on {}. To confirm, open {base}/{path}/{key}\n\
          If you did not ask for this, ignore this message.",
-        user.username, site.config.platform_name
+        site.config.platform_name
     );
-    let subject = if secondary { "Confirm your recovery e-mail address" } else { "Confirm your new e-mail address" };
-    let message = Message { user_id: Some(user.id), to: address, subject, body: &body };
-    mail::send(conn, site, &message).await.map_err(|e| {
+    let subject = match which {
+        PendingAddress::Primary => "Confirm your new e-mail address",
+        PendingAddress::Secondary => "Confirm your recovery e-mail address",
+    };
+    let message = Message { user_id: Some(user_id), to: address, subject, body: &body };
+    mail::send(c, site, &message).await.map_err(|e| {
         tracing::error!(error = %e, "sending the e-mail confirmation failed");
-        let msg = "Unable to send email activation link. Please try again later.";
-        ApiError::messages(
-            StatusCode::BAD_REQUEST,
-            format!("Error thrown from do_email_change_request: '{msg}'"),
-            Some(msg.into()),
-        )
+        AccountError::EmailNotSent
     })
 }
 
@@ -259,181 +198,125 @@ pub enum Confirmation {
 }
 
 /// `/email_confirm/{key}` (§9): the new address replaces the old one.
-pub async fn confirm_email_change(db: &Db, site: &Site, key: &str) -> ApiResult<Confirmation> {
-    let mut tx = db.begin().await?;
-    let pending: Option<(i64, String, String)> = sqlx::query_as(
-        "SELECT p.user_id, p.new_email, u.email FROM pending_email_changes p JOIN users u ON u.id = p.user_id \
-         WHERE p.activation_key = $1 AND u.tenant = $2",
-    )
-    .bind(key)
-    .bind(&site.tenant)
-    .fetch_optional(&mut *tx)
+pub async fn confirm_email_change(db: &Db, site: &Arc<Site>, key: &str) -> Result<Confirmation, AccountError> {
+    let (site, key) = (Arc::clone(site), key.to_owned());
+    db.write(move |c| {
+        Box::pin(async move {
+            let pending = store::pending_address_by_key(c, &site.tenant, PendingAddress::Primary, &key).await?;
+            let Some((user_id, new_email)) = pending else {
+                return Ok(Confirmation::InvalidKey);
+            };
+            if users::id_by_email_key(c, &site.tenant, &new_email, Some(user_id)).await?.is_some() {
+                return Ok(Confirmation::AddressTaken);
+            }
+            let (old_email,): (String,) =
+                c.fetch_one("SELECT email FROM users WHERE id = $1", crate::args![user_id]).await?;
+            let entry = json!([old_email, iso8601(now_micros())]);
+            store::update_meta(c, user_id, |meta| push_history(meta, "old_emails", entry)).await?;
+            match users::set_email(c, user_id, &new_email).await {
+                Err(StoreError::Unique(_)) => return Ok(Confirmation::AddressTaken),
+                other => other?,
+            }
+            c.execute("DELETE FROM pending_email_changes WHERE user_id = $1", crate::args![user_id]).await?;
+            for to in [old_email.as_str(), new_email.as_str()] {
+                let body =
+                    format!("The e-mail address of your {} account is now {new_email}.", site.config.platform_name);
+                let message =
+                    Message { user_id: Some(user_id), to, subject: "Your e-mail address has changed", body: &body };
+                mail::send(c, &site, &message).await.map_err(|e| {
+                    tracing::error!(error = %e, "sending the e-mail change notice failed");
+                    AccountError::EmailNotSent
+                })?;
+            }
+            audit(c, &site.tenant, Some(user_id), Some(user_id), "email_confirmed", Some("email")).await?;
+            Ok(Confirmation::Done)
+        })
+    })
     .await
-    .map_err(StoreError::from)?;
-    let Some((user_id, new_email, old_email)) = pending else {
-        return Ok(Confirmation::InvalidKey);
-    };
-    let taken: Option<(i64,)> =
-        sqlx::query_as("SELECT id FROM users WHERE tenant = $1 AND email_key = $2 AND id <> $3")
-            .bind(&site.tenant)
-            .bind(email_key(&new_email))
-            .bind(user_id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(StoreError::from)?;
-    if taken.is_some() {
-        return Ok(Confirmation::AddressTaken);
-    }
-    let entry = json!([old_email, iso8601(now_micros())]);
-    update_meta(&mut tx, user_id, |meta| push_history(meta, "old_emails", entry)).await?;
-    match sqlx::query("UPDATE users SET email = $1, email_key = $2 WHERE id = $3")
-        .bind(&new_email)
-        .bind(email_key(&new_email))
-        .bind(user_id)
-        .execute(&mut *tx)
-        .await
-        .map_err(StoreError::from)
-    {
-        Err(StoreError::Unique(_)) => return Ok(Confirmation::AddressTaken),
-        other => other?,
-    };
-    sqlx::query("DELETE FROM pending_email_changes WHERE user_id = $1")
-        .bind(user_id)
-        .execute(&mut *tx)
-        .await
-        .map_err(StoreError::from)?;
-    for to in [old_email.as_str(), new_email.as_str()] {
-        let body = format!("The e-mail address of your {} account is now {new_email}.", site.config.platform_name);
-        let message = Message { user_id: Some(user_id), to, subject: "Your e-mail address has changed", body: &body };
-        mail::send(&mut tx, site, &message).await.map_err(ApiError::internal)?;
-    }
-    audit(&mut tx, &site.tenant, Some(user_id), Some(user_id), "email_confirmed", Some("email")).await?;
-    tx.commit().await.map_err(|e| ApiError::internal(StoreError::from(e)))?;
-    Ok(Confirmation::Done)
 }
 
 /// `/activate_secondary_email/{key}` (§9): the recovery address becomes active.
-pub async fn confirm_secondary_email(db: &Db, site: &Site, key: &str) -> ApiResult<Confirmation> {
-    let mut tx = db.begin().await?;
-    let pending: Option<(i64, String)> = sqlx::query_as(
-        "SELECT p.user_id, p.new_secondary_email FROM pending_secondary_email_changes p \
-         JOIN users u ON u.id = p.user_id WHERE p.activation_key = $1 AND u.tenant = $2",
-    )
-    .bind(key)
-    .bind(&site.tenant)
-    .fetch_optional(&mut *tx)
+pub async fn confirm_secondary_email(db: &Db, site: &Arc<Site>, key: &str) -> Result<Confirmation, AccountError> {
+    let (tenant, key) = (site.tenant.clone(), key.to_owned());
+    db.write(move |c| {
+        Box::pin(async move {
+            let pending = store::pending_address_by_key(c, &tenant, PendingAddress::Secondary, &key).await?;
+            let Some((user_id, address)) = pending else {
+                return Ok(Confirmation::InvalidKey);
+            };
+            store::set_recovery_address(c, user_id, &address).await?;
+            store::drop_pending_address(c, user_id, PendingAddress::Secondary).await?;
+            audit(c, &tenant, Some(user_id), Some(user_id), "secondary_email_confirmed", Some("secondary_email"))
+                .await?;
+            Ok(Confirmation::Done)
+        })
+    })
     .await
-    .map_err(StoreError::from)?;
-    let Some((user_id, address)) = pending else {
-        return Ok(Confirmation::InvalidKey);
-    };
-    sqlx::query(
-        "INSERT INTO account_recovery (user_id, secondary_email, is_active) VALUES ($1, $2, 1) \
-         ON CONFLICT (user_id) DO UPDATE SET secondary_email = excluded.secondary_email, is_active = 1",
-    )
-    .bind(user_id)
-    .bind(&address)
-    .execute(&mut *tx)
-    .await
-    .map_err(StoreError::from)?;
-    sqlx::query(
-        "UPDATE pending_secondary_email_changes SET new_secondary_email = 'redact-before-delete@redacted.com' \
-         WHERE user_id = $1",
-    )
-    .bind(user_id)
-    .execute(&mut *tx)
-    .await
-    .map_err(StoreError::from)?;
-    sqlx::query("DELETE FROM pending_secondary_email_changes WHERE user_id = $1")
-        .bind(user_id)
-        .execute(&mut *tx)
-        .await
-        .map_err(StoreError::from)?;
-    audit(&mut tx, &site.tenant, Some(user_id), Some(user_id), "secondary_email_confirmed", Some("secondary_email"))
-        .await?;
-    tx.commit().await.map_err(|e| ApiError::internal(StoreError::from(e)))?;
-    Ok(Confirmation::Done)
-}
-
-/// Why a name-change request was refused (§10), in the `new_name` error shape.
-fn new_name_error(message: &str) -> ApiError {
-    ApiError::json(StatusCode::BAD_REQUEST, json!({ "new_name": [message] }))
 }
 
 /// `POST accounts/name_change/`: records a pending name change.
-pub async fn request_name_change(db: &Db, site: &Site, record: &AccountRecord, body: &Value) -> ApiResult<()> {
+pub async fn request_name_change(db: &Db, site: &Site, record: &UserRecord, body: &Value) -> Result<(), AccountError> {
+    let refuse = |message| AccountError::NewName(NewNameRefusal::Invalid(message));
     let name = match body.get("name") {
-        None | Some(Value::Null) => return Err(new_name_error("This field may not be null.")),
+        None | Some(Value::Null) => return Err(refuse("This field may not be null.")),
         Some(v) => crate::pyrepr::py_str(v).trim().to_owned(),
     };
     if name.is_empty() {
-        return Err(new_name_error("This field may not be blank."));
+        return Err(refuse("This field may not be blank."));
     }
     if name.contains('<') || name.contains('>') {
-        return Err(new_name_error("Name cannot contain the following characters: < >"));
+        return Err(refuse("Name cannot contain the following characters: < >"));
     }
     if name.contains("://") {
-        return Err(new_name_error("Name cannot contain a URL"));
+        return Err(refuse("Name cannot contain a URL"));
     }
     if name.chars().count() > 255 {
-        return Err(new_name_error("Ensure this field has no more than 255 characters."));
+        return Err(refuse("Ensure this field has no more than 255 characters."));
     }
     if name == record.profile.name {
-        return Err(ApiError::json(
-            StatusCode::BAD_REQUEST,
-            json!({"new_name": "The profile name given was identical to the current name."}),
-        ));
+        return Err(AccountError::NewName(NewNameRefusal::Unchanged));
     }
-    let user = &record.user;
-    let mut tx = db.begin().await?;
-    sqlx::query(
-        "INSERT INTO pending_name_changes (user_id, new_name, rationale, created) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (user_id) DO UPDATE SET new_name = excluded.new_name, rationale = excluded.rationale, \
-         created = excluded.created",
-    )
-    .bind(user.id)
-    .bind(&name)
-    .bind(format!("Name change requested through account API by {}", user.username))
-    .bind(now_micros())
-    .execute(&mut *tx)
+    let (tenant, user_id) = (site.tenant.clone(), record.user.id);
+    let rationale = format!("Name change requested through account API by {}", record.user.username);
+    db.write(move |c| {
+        Box::pin(async move {
+            store::set_pending_name(c, user_id, &name, &rationale).await?;
+            audit(c, &tenant, Some(user_id), Some(user_id), "name_change_requested", Some("name")).await?;
+            Ok(())
+        })
+    })
     .await
-    .map_err(StoreError::from)?;
-    audit(&mut tx, &site.tenant, Some(user.id), Some(user.id), "name_change_requested", Some("name")).await?;
-    tx.commit().await.map_err(|e| ApiError::internal(StoreError::from(e)))?;
-    Ok(())
 }
 
 /// `POST accounts/name_change/{username}/confirm/` (staff): applies the pending change.
-pub async fn confirm_name_change(db: &Db, site: &Site, actor: &User, target: &User) -> ApiResult<()> {
-    let mut tx = db.begin().await?;
-    let pending: Option<(String, String)> =
-        sqlx::query_as("SELECT new_name, rationale FROM pending_name_changes WHERE user_id = $1")
-            .bind(target.id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(StoreError::from)?;
-    let Some((new_name, rationale)) = pending else {
-        return Err(ApiError::not_found());
-    };
-    let (old_name,): (String,) = sqlx::query_as("SELECT name FROM profiles WHERE user_id = $1")
-        .bind(target.id)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(StoreError::from)?;
-    let entry = json!([old_name, rationale, iso8601(now_micros())]);
-    update_meta(&mut tx, target.id, |meta| push_history(meta, "old_names", entry)).await?;
-    sqlx::query("UPDATE profiles SET name = $1 WHERE user_id = $2")
-        .bind(&new_name)
-        .bind(target.id)
-        .execute(&mut *tx)
-        .await
-        .map_err(StoreError::from)?;
-    sqlx::query("DELETE FROM pending_name_changes WHERE user_id = $1")
-        .bind(target.id)
-        .execute(&mut *tx)
-        .await
-        .map_err(StoreError::from)?;
-    audit(&mut tx, &site.tenant, Some(target.id), Some(actor.id), "name_change_confirmed", Some("name")).await?;
-    tx.commit().await.map_err(|e| ApiError::internal(StoreError::from(e)))?;
-    Ok(())
+pub async fn confirm_name_change(db: &Db, site: &Site, actor_id: i64, target_id: i64) -> Result<(), AccountError> {
+    let tenant = site.tenant.clone();
+    db.write(move |c| {
+        Box::pin(async move {
+            let Some((new_name, rationale)) = store::pending_name(c, target_id).await? else {
+                return Err(AccountError::NotFound);
+            };
+            let old_name = store::name(c, target_id).await?;
+            let entry = json!([old_name, rationale, iso8601(now_micros())]);
+            store::update_meta(c, target_id, |meta| push_history(meta, "old_names", entry)).await?;
+            store::set_name(c, target_id, &new_name).await?;
+            store::drop_pending_name(c, target_id).await?;
+            audit(c, &tenant, Some(target_id), Some(actor_id), "name_change_confirmed", Some("name")).await?;
+            Ok(())
+        })
+    })
+    .await
+}
+
+/// Records (or clears) the upload time of the profile image, with an audit row.
+pub async fn set_profile_image_uploaded(db: &Db, site: &Site, user_id: i64, at: Option<i64>) -> StoreResult<()> {
+    let tenant = site.tenant.clone();
+    db.write(move |c| {
+        Box::pin(async move {
+            store::set_profile_image_uploaded(c, user_id, at).await?;
+            let action = if at.is_some() { "profile_image_uploaded" } else { "profile_image_removed" };
+            audit(c, &tenant, Some(user_id), Some(user_id), action, Some("profile_image")).await
+        })
+    })
+    .await
 }

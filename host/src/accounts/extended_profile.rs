@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use super::store::AccountRecord;
-use crate::http::error::MessagePair;
+use crate::messages::MessagePair;
 use crate::plugins::CallError;
 use crate::sites::Site;
+use crate::users::UserRecord;
 
 /// Names in `meta` that hold Open edX's own history, never client data.
 const RESERVED: &[&str] = &["old_names", "old_emails", "session_id"];
@@ -38,7 +38,7 @@ pub enum Refusal {
 }
 
 /// Validates an `extended_profile` array into the (field name, value) pairs to store.
-pub fn validate(site: &Site, record: &AccountRecord, value: &Value) -> Result<Vec<(String, Value)>, Refusal> {
+pub fn validate(site: &Site, record: &UserRecord, value: &Value) -> Result<Vec<(String, Value)>, Refusal> {
     let fields = check_declared(site, value).map_err(Refusal::Fields)?;
     let Some(plugin) = &site.plugins.validator else {
         return Ok(fields);
@@ -60,7 +60,7 @@ pub fn validate(site: &Site, record: &AccountRecord, value: &Value) -> Result<Ve
 }
 
 /// The account's extended-profile values before this change (reserved names left out).
-fn stored_fields(record: &AccountRecord) -> Vec<(String, Value)> {
+fn stored_fields(record: &UserRecord) -> Vec<(String, Value)> {
     let meta: Map<String, Value> = serde_json::from_str(&record.profile.meta).unwrap_or_default();
     meta.into_iter().filter(|(name, _)| !RESERVED.contains(&name.as_str())).collect()
 }

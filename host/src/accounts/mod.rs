@@ -1,6 +1,7 @@
-//! Accounts: users and their profiles.
+//! Accounts: profiles and the account object, PATCH, e-mail and name
+//! changes, deactivation, registration validation, username replacement
+//! and profile images. Builds on `users` and `preferences`.
 
-pub mod age;
 pub mod changes;
 pub mod choices;
 pub mod deactivation;
@@ -12,8 +13,7 @@ pub mod registration;
 pub mod routes;
 pub mod service;
 pub mod social;
-pub mod store;
-pub mod types;
+mod store;
 pub mod username_replacement;
 pub mod view;
 pub mod visibility;

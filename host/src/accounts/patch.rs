@@ -6,12 +6,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::{json, Map, Value};
 
 use super::choices::{self, EDUCATION_LEVELS, GENDERS, US_STATES};
-use super::store::AccountRecord;
+use super::service::AccountError;
 use super::{extended_profile, social};
-use crate::http::error::{ApiError, MessagePair};
+use crate::messages::{FieldErrors, MessagePair};
 use crate::preferences::rules as preference_rules;
 use crate::pyrepr::{py_repr, py_str};
 use crate::sites::Site;
+use crate::users::UserRecord;
 
 /// Keys that can never be written through the API (§8.2).
 const READ_ONLY: &[&str] =
@@ -86,9 +87,6 @@ pub enum EmailRequest {
     Drop,
 }
 
-/// Field errors, keyed by field.
-pub type FieldErrors = BTreeMap<String, MessagePair>;
-
 /// DRF serializer error format (§8.3).
 pub fn serializer_error(field: &str, value: &Value, errors: Value) -> MessagePair {
     MessagePair {
@@ -117,10 +115,10 @@ pub struct Lookups {
 /// validator plugin refuses the whole change (a 5xx, nothing stored).
 pub fn validate(
     site: &Site,
-    record: &AccountRecord,
+    record: &UserRecord,
     body: &Map<String, Value>,
     lookups: &Lookups,
-) -> Result<AccountChanges, ApiError> {
+) -> Result<AccountChanges, AccountError> {
     let mut errors = FieldErrors::new();
     let mut changes = AccountChanges::default();
     for field in READ_ONLY {
@@ -171,7 +169,7 @@ pub fn validate(
                     errors.append(&mut found);
                     Ok(())
                 }
-                Err(extended_profile::Refusal::Plugin(failure)) => return Err(failure.into()),
+                Err(extended_profile::Refusal::Plugin(failure)) => return Err(AccountError::Plugin(failure)),
             },
             "email" => primary_email(record, value, lookups.email).map(|v| changes.email = Some(v)),
             "secondary_email" => {
@@ -186,7 +184,7 @@ pub fn validate(
     if errors.is_empty() {
         Ok(changes)
     } else {
-        Err(ApiError::field_errors(errors))
+        Err(AccountError::Fields(errors))
     }
 }
 
@@ -275,7 +273,7 @@ fn phone_number(value: &Value) -> Result<Option<String>, MessagePair> {
     Ok(text("phone_number", value)?.and_then(|p| normalise_phone(&p)))
 }
 
-fn validate_name(site: &Site, record: &AccountRecord, value: &Value) -> Result<Option<String>, MessagePair> {
+fn validate_name(site: &Site, record: &UserRecord, value: &Value) -> Result<Option<String>, MessagePair> {
     if value.is_null() {
         return Err(serializer_error("name", value, json!(["This field may not be null."])));
     }
@@ -397,10 +395,10 @@ pub fn valid_address(value: &Value) -> Option<String> {
     if !(3..=254).contains(&len) {
         return None;
     }
-    super::types::Email::parse(s).ok().map(|e| e.as_str().to_owned())
+    crate::users::types::Email::parse(s).ok().map(|e| e.as_str().to_owned())
 }
 
-fn primary_email(record: &AccountRecord, value: &Value, facts: AddressFacts) -> Result<EmailRequest, MessagePair> {
+fn primary_email(record: &UserRecord, value: &Value, facts: AddressFacts) -> Result<EmailRequest, MessagePair> {
     let validator = "validate_new_email";
     let address = valid_address(value).ok_or_else(|| email_error(validator, VALID_EMAIL_REQUIRED))?;
     if address == record.user.email {
@@ -412,7 +410,7 @@ fn primary_email(record: &AccountRecord, value: &Value, facts: AddressFacts) -> 
     Ok(EmailRequest::Send(address))
 }
 
-fn secondary_email(record: &AccountRecord, value: &Value, facts: AddressFacts) -> Result<EmailRequest, MessagePair> {
+fn secondary_email(record: &UserRecord, value: &Value, facts: AddressFacts) -> Result<EmailRequest, MessagePair> {
     let validator = "validate_secondary_email";
     let address = valid_address(value).ok_or_else(|| email_error(validator, VALID_EMAIL_REQUIRED))?;
     if record.secondary_email.as_deref() == Some(address.as_str()) {

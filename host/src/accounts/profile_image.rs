@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use image::{imageops::FilterType, DynamicImage, ImageFormat, ImageReader, Limits};
 use md5::{Digest, Md5};
 
-use crate::auth::jwt::hex;
+use crate::encoding::hex;
 use crate::sites::Site;
 
 /// Smallest accepted upload, in bytes.

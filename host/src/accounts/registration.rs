@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rand::Rng;
@@ -12,10 +12,11 @@ use serde_json::{json, Map, Value};
 
 use super::choices;
 use super::password_policy;
-use super::types::username_key;
-use crate::retirement::identifiers::retired_username;
 use crate::sites::Site;
-use crate::store::{Db, StoreResult};
+use crate::store::{Conn, Db, StoreResult};
+use crate::users::retired::{self, retired_username};
+use crate::users::store as users;
+use crate::users::types::username_key;
 
 /// Validations per client address per window (edX `30/7d`).
 const RATE: usize = 30;
@@ -51,40 +52,32 @@ const USERNAME_MAX: usize = 30;
 /// Whether a username is taken in the tenant: by an account (compared
 /// case-insensitively, as uniqueness is), by a retired form of it under any
 /// salt, or as the original username of a retirement.
-pub async fn username_taken(db: &Db, site: &Site, username: &str) -> StoreResult<bool> {
+pub async fn username_taken(c: &mut Conn, site: &Site, username: &str) -> StoreResult<bool> {
     let mut keys = vec![username_key(username)];
     let config = &site.config.retirement;
     keys.extend(config.salts.iter().map(|salt| username_key(&retired_username(config, username, salt))));
     for key in keys {
-        let row: Option<(i64,)> = sqlx::query_as("SELECT id FROM users WHERE tenant = $1 AND username_key = $2")
-            .bind(&site.tenant)
-            .bind(key)
-            .fetch_optional(db.pool())
-            .await?;
-        if row.is_some() {
+        if users::id_by_username_key(c, &site.tenant, &key).await?.is_some() {
             return Ok(true);
         }
     }
-    let row: Option<(i64,)> = sqlx::query_as(
-        "SELECT s.id FROM retirement_status s JOIN users u ON u.id = s.user_id \
-         WHERE u.tenant = $1 AND s.original_username = $2",
-    )
-    .bind(&site.tenant)
-    .bind(username)
-    .fetch_optional(db.pool())
-    .await?;
-    Ok(row.is_some())
+    retired::is_original_username(c, &site.tenant, username).await
 }
 
 /// Whether an address is someone's primary or recovery address, or retired.
-pub async fn email_taken(db: &Db, site: &Site, email: &str) -> StoreResult<bool> {
-    let facts = super::changes::address_facts(db, site, email, None).await?;
+pub async fn email_taken(c: &mut Conn, site: &Site, email: &str) -> StoreResult<bool> {
+    let facts = super::changes::address_facts(c, site, email, None).await?;
     Ok(facts.taken_as_primary || facts.taken_as_secondary)
 }
 
 /// The decisions for the fields of `body` (or only `form_field_key`), and
-/// username suggestions when any were produced.
-pub async fn validate(db: &Db, site: &Site, body: &Map<String, Value>) -> StoreResult<Value> {
+/// username suggestions when any were produced, from one read.
+pub async fn validate(db: &Db, site: &Arc<Site>, body: Map<String, Value>) -> StoreResult<Value> {
+    let site = Arc::clone(site);
+    db.read(move |c| Box::pin(async move { decide(c, &site, &body).await })).await
+}
+
+async fn decide(c: &mut Conn, site: &Site, body: &Map<String, Value>) -> StoreResult<Value> {
     let only = body.get("form_field_key").and_then(Value::as_str).filter(|k| HANDLERS.contains(k));
     let fields: Vec<&str> = match only {
         Some(field) => vec![field],
@@ -97,13 +90,13 @@ pub async fn validate(db: &Db, site: &Site, body: &Map<String, Value>) -> StoreR
         let decision = match field {
             "name" => name_decision(value),
             "username" => {
-                let decision = username_decision(db, site, value).await?;
+                let decision = username_decision(c, site, value).await?;
                 if decision == USERNAME_TAKEN {
                     suggest_from = value.as_str().map(str::to_owned);
                 }
                 decision
             }
-            "email" => email_decision(db, site, value).await?,
+            "email" => email_decision(c, site, value).await?,
             "confirm_email" => {
                 let confirm = value.as_str().unwrap_or("");
                 if confirm.is_empty() || Some(confirm) != body.get("email").and_then(Value::as_str) {
@@ -132,7 +125,7 @@ pub async fn validate(db: &Db, site: &Site, body: &Map<String, Value>) -> StoreR
     }
     let mut answer = json!({ "validation_decisions": decisions });
     if let Some(base) = suggest_from {
-        let suggestions = suggestions(db, site, &base).await?;
+        let suggestions = suggestions(c, site, &base).await?;
         if !suggestions.is_empty() {
             answer["username_suggestions"] = json!(suggestions);
         }
@@ -155,7 +148,7 @@ fn name_decision(value: &Value) -> String {
     }
 }
 
-async fn username_decision(db: &Db, site: &Site, value: &Value) -> StoreResult<String> {
+async fn username_decision(c: &mut Conn, site: &Site, value: &Value) -> StoreResult<String> {
     let Some(username) = value.as_str() else { return Ok("Input not valid unicode".into()) };
     let len = username.chars().count();
     if !(USERNAME_MIN..=USERNAME_MAX).contains(&len) {
@@ -166,18 +159,18 @@ async fn username_decision(db: &Db, site: &Site, value: &Value) -> StoreResult<S
             "Usernames can only contain letters (A-Z, a-z), numerals (0-9), underscores (_), and hyphens (-).".into()
         );
     }
-    Ok(if username_taken(db, site, username).await? { USERNAME_TAKEN.into() } else { String::new() })
+    Ok(if username_taken(c, site, username).await? { USERNAME_TAKEN.into() } else { String::new() })
 }
 
-async fn email_decision(db: &Db, site: &Site, value: &Value) -> StoreResult<String> {
+async fn email_decision(c: &mut Conn, site: &Site, value: &Value) -> StoreResult<String> {
     let Some(email) = value.as_str() else { return Ok("Input not valid unicode".into()) };
     if !(3..=254).contains(&email.chars().count()) {
         return Ok("Enter a valid email address that contains at least 3 characters.".into());
     }
-    if super::types::Email::parse(email).is_err() {
+    if crate::users::types::Email::parse(email).is_err() {
         return Ok("Enter a valid email address".into());
     }
-    Ok(if email_taken(db, site, email).await? {
+    Ok(if email_taken(c, site, email).await? {
         "This email is already associated with an existing account".into()
     } else {
         String::new()
@@ -185,7 +178,7 @@ async fn email_decision(db: &Db, site: &Site, value: &Value) -> StoreResult<Stri
 }
 
 /// Up to three free usernames `<base>_<n>`, `n` drawn from growing ranges.
-async fn suggestions(db: &Db, site: &Site, input: &str) -> StoreResult<Vec<String>> {
+async fn suggestions(c: &mut Conn, site: &Site, input: &str) -> StoreResult<Vec<String>> {
     // Decision [unsure in the spec]: whitespace is removed too, as a username cannot hold it.
     let base: String =
         input.chars().take(USERNAME_MAX - 6).filter(|c| *c != '_' && *c != '-' && !c.is_whitespace()).collect();
@@ -197,7 +190,7 @@ async fn suggestions(db: &Db, site: &Site, input: &str) -> StoreResult<Vec<Strin
         for _ in 0..10 {
             let n = rand::thread_rng().gen_range(low..=high);
             let candidate = format!("{base}_{n}");
-            if !found.contains(&candidate) && !username_taken(db, site, &candidate).await? {
+            if !found.contains(&candidate) && !username_taken(c, site, &candidate).await? {
                 found.push(candidate);
                 break;
             }

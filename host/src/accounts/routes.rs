@@ -1,8 +1,11 @@
 //! HTTP routes of the accounts API (accounts.md §2). Handlers parse, call
-//! the service, and shape the answer.
+//! the service, and shape the answer; [`AccountError`]s become Open edX's
+//! bodies here.
+
+use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -10,18 +13,19 @@ use serde_json::{json, Value};
 
 use super::changes::{self, Confirmation};
 use super::profile_image::{self, FilesystemStore, ImageStore};
-use super::store::{self, AccountRecord, User};
+use super::service::{AccountError, NewNameRefusal, CAN_DEACTIVATE_USERS};
 use super::view::{account_for_viewer, Memberships, RequestOrigin, ViewRequest};
 use super::{deactivation, patch, registration, username_replacement, view};
 use crate::app::AppState;
-use crate::auth::{Authenticated, Scheme};
+use crate::auth::{self, Principal};
+use crate::http::auth::{require, Authenticated, Credentialed};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::json::{RawBody, JSON, MERGE_PATCH};
 use crate::http::middleware::check_username_segment;
 use crate::http::site::CurrentSite;
-use crate::preferences::store::org_memberships;
-use crate::retirement::identifiers::is_email_retired;
+use crate::preferences::service as preferences;
 use crate::sites::Site;
+use crate::users::{self, retired, UserRecord};
 
 /// The accounts routes, to be merged into the app router.
 pub fn router() -> Router<AppState> {
@@ -34,7 +38,6 @@ pub fn router() -> Router<AppState> {
         .route("/api/user/v1/accounts/name_change/{username}/confirm/", post(confirm_name_change))
         .route("/api/user/v1/accounts/third_party_auth_error/", get(third_party_auth_error))
         .route("/api/user/v1/accounts/{username}/deactivate/", post(deactivate))
-        .route("/api/user/v1/accounts/deactivate_logout/", post(deactivate_logout))
         .route("/api/user/v1/accounts/replace_usernames/", post(replace_usernames))
         .route(
             "/api/user/v1/accounts/{username}/image",
@@ -50,6 +53,43 @@ pub fn router() -> Router<AppState> {
         .route("/activate_secondary_email/{key}", get(activate_secondary_email).post(activate_secondary_email))
 }
 
+impl From<AccountError> for ApiError {
+    fn from(e: AccountError) -> Self {
+        match e {
+            AccountError::NotFound => ApiError::not_found(),
+            AccountError::Forbidden => ApiError::empty(StatusCode::FORBIDDEN),
+            AccountError::PermissionDenied => ApiError::permission_denied(),
+            AccountError::Fields(errors) => ApiError::field_errors(errors),
+            AccountError::Plugin(failure) => failure.into(),
+            AccountError::SaveFailed => ApiError::messages(
+                StatusCode::BAD_REQUEST,
+                "Error thrown when saving account updates: 'storage error'",
+                None,
+            ),
+            AccountError::EmailNotSent => {
+                let msg = e.to_string();
+                ApiError::messages(
+                    StatusCode::BAD_REQUEST,
+                    format!("Error thrown from do_email_change_request: '{msg}'"),
+                    Some(msg),
+                )
+            }
+            AccountError::NewName(NewNameRefusal::Invalid(message)) => {
+                ApiError::json(StatusCode::BAD_REQUEST, json!({ "new_name": [message] }))
+            }
+            AccountError::NewName(NewNameRefusal::Unchanged) => ApiError::json(
+                StatusCode::BAD_REQUEST,
+                json!({"new_name": "The profile name given was identical to the current name."}),
+            ),
+            AccountError::Locked | AccountError::PasswordWrong => {
+                ApiError::json_string(StatusCode::FORBIDDEN, e.to_string())
+            }
+            AccountError::PasswordMissing => ApiError::json_string(StatusCode::BAD_REQUEST, e.to_string()),
+            AccountError::Store(e) => e.into(),
+        }
+    }
+}
+
 type QueryMap = Query<Vec<(String, String)>>;
 
 fn query_value<'a>(query: &'a [(String, String)], key: &str) -> Option<&'a str> {
@@ -59,9 +99,9 @@ fn query_value<'a>(query: &'a [(String, String)], key: &str) -> Option<&'a str> 
 
 /// The account view's permission class: `email=` or `lms_user_id=` in the
 /// query needs staff or superuser, on every action (accounts.md §5).
-fn check_query_permission(auth: &Authenticated, query: &[(String, String)]) -> ApiResult<()> {
+fn check_query_permission(caller: &Principal, query: &[(String, String)]) -> ApiResult<()> {
     let privileged = query.iter().any(|(k, _)| k == "email" || k == "lms_user_id");
-    if privileged && !(auth.user.is_staff || auth.user.is_superuser) {
+    if privileged && !(caller.user().is_staff || caller.user().is_superuser) {
         return Err(ApiError::permission_denied());
     }
     Ok(())
@@ -69,47 +109,64 @@ fn check_query_permission(auth: &Authenticated, query: &[(String, String)]) -> A
 
 /// `GET /api/user/v1/me`: the caller's username.
 async fn me(auth: Authenticated) -> Json<Value> {
-    Json(json!({ "username": auth.user.username }))
+    Json(json!({ "username": auth.user().username }))
 }
 
+/// The account object as `caller` sees it (visibility.md), with the org
+/// memberships a visibility policy weighs looked up only when one decides.
 async fn render(
     state: &AppState,
     site: &Site,
-    record: &AccountRecord,
+    record: &UserRecord,
     origin: &RequestOrigin,
-    auth: &Authenticated,
+    caller: &Principal,
     shared: bool,
 ) -> ApiResult<Value> {
+    let viewer = caller.user();
     let mut request = ViewRequest {
-        viewer_id: auth.user.id,
-        viewer_username: &auth.user.username,
-        viewer_is_staff: auth.user.is_staff,
+        viewer_id: viewer.id,
+        viewer_username: &viewer.username,
+        viewer_is_staff: viewer.is_staff,
         shared,
         orgs: None,
     };
     if site.plugins.visibility.is_some() && request.needs_policy(record.user.id) {
-        let (viewer, owner) = org_memberships(&state.db, auth.user.id, record.user.id).await?;
+        let (viewer, owner) = preferences::org_memberships(&state.db, viewer.id, record.user.id).await?;
         request.orgs = Some(Memberships { viewer, owner });
     }
     Ok(account_for_viewer(site, record, origin, &request))
 }
 
-/// `GET /api/user/v1/accounts/{username}`.
+/// `GET /api/user/v1/accounts/{username}`: the caller and the account come
+/// from the cache, or together from one read.
+#[allow(clippy::too_many_arguments)]
 async fn get_account(
     State(state): State<AppState>,
     CurrentSite(site): CurrentSite,
-    auth: Authenticated,
+    Credentialed(credential): Credentialed,
+    headers: HeaderMap,
+    method: Method,
     Path(username): Path<String>,
     Query(query): QueryMap,
     origin: RequestOrigin,
 ) -> ApiResult<Json<Value>> {
+    let Some(credential) = credential else {
+        return Err(ApiError::not_authenticated());
+    };
+    let valid_segment = check_username_segment(&username).is_ok();
+    let subject = auth::subject(&credential).to_owned();
+    let wanted = if valid_segment { username.as_str() } else { subject.as_str() };
+    let (caller, target) = state.users.pair(&site.tenant, &subject, wanted).await?;
+    let caller = require(auth::admit(&site, &headers, &method, credential, caller)?)?;
     check_username_segment(&username)?;
-    check_query_permission(&auth, &query)?;
-    let user = store::find_by_username(&state.db, &site.tenant, &username).await?.ok_or_else(ApiError::not_found)?;
-    let record = store::load_account(&state.db, user).await?;
+    check_query_permission(&caller, &query)?;
+    let target = target.ok_or_else(ApiError::not_found)?;
     let shared = query_value(&query, "view") == Some("shared");
-    Ok(Json(render(&state, &site, &record, &origin, &auth, shared).await?))
+    Ok(Json(render(&state, &site, &target, &origin, &caller, shared).await?))
 }
+
+/// The most usernames one `username=a,b,…` list may name.
+const MAX_LISTED_USERNAMES: usize = 100;
 
 /// `GET /api/user/v1/accounts?username=|email=|lms_user_id=` (accounts.md §6).
 async fn list_accounts(
@@ -121,53 +178,62 @@ async fn list_accounts(
 ) -> ApiResult<Response> {
     check_query_permission(&auth, &query)?;
     let shared = query_value(&query, "view") == Some("shared");
-    let users: Vec<User> = if let Some(names) = query_value(&query, "username") {
-        let names: Vec<&str> = names.trim_matches(',').split(',').collect();
-        store::find_by_usernames(&state.db, &site.tenant, &names).await?
-    } else if let Some(email) = query_value(&query, "email") {
-        if is_email_retired(&state.db, &site.tenant, &site.config.retirement, email).await? {
-            let (can_cancel, id) = recent_retirement(&state, &site, email).await?;
-            return Ok(ApiError::json(
-                StatusCode::NOT_FOUND,
-                json!({"error_msg": "This email is associated to a retired account.", "can_cancel_retirement": can_cancel, "retirement_id": id}),
-            )
-            .into_response());
+    let records: Vec<Arc<UserRecord>> = if let Some(names) = query_value(&query, "username") {
+        let names: Vec<String> = names.trim_matches(',').split(',').map(str::to_owned).collect();
+        if names.len() > MAX_LISTED_USERNAMES {
+            let text = format!("At most {MAX_LISTED_USERNAMES} usernames may be listed.");
+            return Err(ApiError::messages(StatusCode::BAD_REQUEST, text.clone(), Some(text)));
         }
-        store::find_by_emails(&state.db, &site.tenant, &[email.to_owned()]).await?
+        state.users.by_usernames(&site.tenant, &names).await?
+    } else if let Some(email) = query_value(&query, "email") {
+        if let Some(answer) = retired_email_answer(&state, &site, email).await? {
+            return Ok(answer);
+        }
+        state.users.by_email(&site.tenant, email).await?.into_iter().collect()
     } else if let Some(id) = query_value(&query, "lms_user_id") {
         let id: i64 = id.trim().parse().map_err(|_| ApiError::empty(StatusCode::BAD_REQUEST))?;
-        store::find_by_id(&state.db, &site.tenant, id).await?.into_iter().collect()
+        state.users.by_id(&site.tenant, id).await?.into_iter().collect()
     } else {
-        vec![auth.user.clone()]
+        vec![Arc::clone(&auth.record)]
     };
-    if users.is_empty() {
+    if records.is_empty() {
         return Err(ApiError::not_found());
     }
-    let mut accounts = Vec::with_capacity(users.len());
-    for user in users {
-        let record = store::load_account(&state.db, user).await?;
-        accounts.push(render(&state, &site, &record, &origin, &auth, shared).await?);
+    let mut accounts = Vec::with_capacity(records.len());
+    for record in &records {
+        accounts.push(render(&state, &site, record, &origin, &auth, shared).await?);
     }
     Ok(Json(Value::Array(accounts)).into_response())
 }
 
-/// A retirement of `email` created within the site's cool-off days, if any.
-async fn recent_retirement(state: &AppState, site: &Site, email: &str) -> ApiResult<(bool, Option<i64>)> {
+/// The 404 of §6 for a retired address, with the cancellable retirement
+/// created within the site's cool-off days, if any.
+async fn retired_email_answer(state: &AppState, site: &Arc<Site>, email: &str) -> ApiResult<Option<Response>> {
     let since = crate::clock::now_micros() - site.config.retirement.cool_off_days * 86_400 * 1_000_000;
-    let row: Option<(i64,)> = sqlx::query_as(
-        "SELECT s.id FROM retirement_status s JOIN users u ON u.id = s.user_id \
-         WHERE u.tenant = $1 AND s.original_email = $2 AND s.created >= $3 ORDER BY s.created DESC",
-    )
-    .bind(&site.tenant)
-    .bind(email)
-    .bind(since)
-    .fetch_optional(state.db.pool())
-    .await
-    .map_err(crate::store::StoreError::from)?;
-    Ok((row.is_some(), row.map(|r| r.0)))
+    let (site, email) = (Arc::clone(site), email.to_owned());
+    let found = state
+        .db
+        .read(move |c| {
+            Box::pin(async move {
+                if !retired::is_email_retired(c, &site.tenant, &site.config.retirement, &email).await? {
+                    return Ok::<_, crate::store::StoreError>(None);
+                }
+                Ok(Some(retired::recent_retirement_of_email(c, &site.tenant, &email, since).await?))
+            })
+        })
+        .await?;
+    Ok(found.map(|retirement| {
+        ApiError::json(
+            StatusCode::NOT_FOUND,
+            json!({"error_msg": "This email is associated to a retired account.",
+                   "can_cancel_retirement": retirement.is_some(), "retirement_id": retirement}),
+        )
+        .into_response()
+    }))
 }
 
 /// `PATCH /api/user/v1/accounts/{username}` (accounts.md §8).
+#[allow(clippy::too_many_arguments)]
 async fn patch_account(
     State(state): State<AppState>,
     CurrentSite(site): CurrentSite,
@@ -194,16 +260,14 @@ async fn patch_account(
             None,
         ));
     };
-    if auth.user.username != username {
+    if auth.user().username != username {
         return Err(ApiError::empty(StatusCode::FORBIDDEN));
     }
-    let record = store::load_account(&state.db, auth.user.clone()).await?;
-    let lookups = changes::lookups(&state.db, &site, &record.user, data).await?;
-    let account_changes = patch::validate(&site, &record, data, &lookups)?;
-    changes::apply_patch(&state.db, &site, &record, &account_changes, &origin.scheme).await?;
-    let user = store::find_by_id(&state.db, &site.tenant, record.user.id).await?.ok_or_else(ApiError::not_found)?;
-    let record = store::load_account(&state.db, user).await?;
-    Ok(Json(Value::Object(view::full_account(&site, &record, &origin))))
+    let record = &auth.record;
+    let lookups = changes::lookups(&state.db, &site, record.user.id, data).await?;
+    let account_changes = patch::validate(&site, record, data, &lookups)?;
+    let fresh = changes::apply_patch(&state.db, &site, record, account_changes, &origin.scheme).await?;
+    Ok(Json(Value::Object(view::full_account(&site, &fresh, &origin))))
 }
 
 /// `POST /api/user/v1/accounts/name_change/`: 201, empty body.
@@ -214,8 +278,7 @@ async fn request_name_change(
     body: RawBody,
 ) -> ApiResult<StatusCode> {
     let data: Value = if body.bytes.is_empty() { json!({}) } else { body.json(JSON)? };
-    let record = store::load_account(&state.db, auth.user.clone()).await?;
-    changes::request_name_change(&state.db, &site, &record, &data).await?;
+    changes::request_name_change(&state.db, &site, &auth.record, &data).await?;
     Ok(StatusCode::CREATED)
 }
 
@@ -226,12 +289,12 @@ async fn confirm_name_change(
     auth: Authenticated,
     Path(username): Path<String>,
 ) -> ApiResult<StatusCode> {
-    if !auth.user.is_staff {
+    if !auth.user().is_staff {
         return Err(ApiError::empty(StatusCode::FORBIDDEN));
     }
     check_username_segment(&username)?;
-    let target = store::find_by_username(&state.db, &site.tenant, &username).await?.ok_or_else(ApiError::not_found)?;
-    changes::confirm_name_change(&state.db, &site, &auth.user, &target).await?;
+    let target = state.users.by_username(&site.tenant, &username).await?.ok_or_else(ApiError::not_found)?;
+    changes::confirm_name_change(&state.db, &site, auth.user().id, target.user.id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -280,7 +343,7 @@ async fn search_emails(
     auth: Authenticated,
     body: RawBody,
 ) -> ApiResult<Json<Value>> {
-    if !auth.user.is_staff {
+    if !auth.user().is_staff {
         return Err(ApiError::json(
             StatusCode::NOT_FOUND,
             json!({"developer_message": "not_found", "user_message": "Not Found"}),
@@ -296,9 +359,13 @@ async fn search_emails(
         Value::String(s) => vec![s.clone()],
         _ => Vec::new(),
     };
-    let users = store::find_by_emails(&state.db, &site.tenant, &emails).await?;
+    let tenant = site.tenant.clone();
+    let found = state
+        .db
+        .read(move |c| Box::pin(async move { users::store::find_by_emails(c, &tenant, &emails).await }))
+        .await?;
     let rows: Vec<Value> =
-        users.iter().map(|u| json!({"email": u.email, "id": u.id, "username": u.username})).collect();
+        found.iter().map(|u| json!({"email": u.email, "id": u.id, "username": u.username})).collect();
     Ok(Json(Value::Array(rows)))
 }
 
@@ -311,38 +378,14 @@ async fn deactivate(
     Path(username): Path<String>,
     origin: RequestOrigin,
 ) -> ApiResult<Json<Value>> {
-    if !deactivation::has_permission(&state.db, &auth.user, deactivation::CAN_DEACTIVATE_USERS).await? {
+    if !users::has_permission(&state.db, auth.user(), CAN_DEACTIVATE_USERS).await? {
         return Err(ApiError::permission_denied());
     }
     check_username_segment(&username)?;
-    let target = store::find_by_username(&state.db, &site.tenant, &username).await?.ok_or_else(ApiError::not_found)?;
-    deactivation::deactivate(&state.db, &site, &auth.user, &target).await?;
-    let record = store::load_account(&state.db, target).await?;
+    let target = state.users.by_username(&site.tenant, &username).await?.ok_or_else(ApiError::not_found)?;
+    deactivation::deactivate(&state.db, &site, auth.user(), &target.user).await?;
+    let record = state.users.by_id(&site.tenant, target.user.id).await?.ok_or_else(ApiError::not_found)?;
     Ok(Json(render(&state, &site, &record, &origin, &auth, false).await?))
-}
-
-/// `POST /api/user/v1/accounts/deactivate_logout/`: "delete my account",
-/// with the password as a form field.
-async fn deactivate_logout(
-    State(state): State<AppState>,
-    CurrentSite(site): CurrentSite,
-    auth: Authenticated,
-    body: RawBody,
-) -> ApiResult<StatusCode> {
-    if auth.scheme == Scheme::Bearer && !auth.user.is_active {
-        return Err(ApiError::json(
-            StatusCode::UNAUTHORIZED,
-            json!({"error_code": "user_not_active", "developer_message": format!("User inactive or deleted: {}", auth.user.username)}),
-        ));
-    }
-    let password = if body.media_type() == "application/x-www-form-urlencoded" {
-        form_urlencoded::parse(&body.bytes).find(|(k, _)| k == "password").map(|(_, v)| v.into_owned())
-    } else {
-        None
-    };
-    deactivation::check_password(&state.db, &auth.user, password.as_deref()).await?;
-    deactivation::deactivate_and_queue_retirement(&state.db, &site, &auth.user).await?;
-    Ok(StatusCode::NO_CONTENT)
 }
 
 /// `POST /api/user/v1/accounts/replace_usernames/` (the replacement worker only).
@@ -352,7 +395,7 @@ async fn replace_usernames(
     auth: Authenticated,
     body: RawBody,
 ) -> ApiResult<Json<Value>> {
-    if site.config.username_replacement_worker.as_deref() != Some(auth.user.username.as_str()) {
+    if site.config.username_replacement_worker.as_deref() != Some(auth.user().username.as_str()) {
         return Err(ApiError::permission_denied());
     }
     let schema_error = || ApiError::json(StatusCode::BAD_REQUEST, json!(["Request data does not match schema"]));
@@ -391,7 +434,7 @@ async fn validate_registration(
     State(state): State<AppState>,
     CurrentSite(site): CurrentSite,
     axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
-    headers: axum::http::HeaderMap,
+    headers: HeaderMap,
     body: RawBody,
 ) -> ApiResult<Json<Value>> {
     // X-Forwarded-For is trusted only from a reverse proxy on this host;
@@ -406,7 +449,7 @@ async fn validate_registration(
         return Err(ApiError::permission_denied());
     }
     let data: serde_json::Map<String, Value> = if body.media_type() == "application/x-www-form-urlencoded" {
-        form_urlencoded::parse(&body.bytes).map(|(k, v)| (k.into_owned(), Value::String(v.into_owned()))).collect()
+        body.form()?.into_iter().map(|(k, v)| (k, Value::String(v))).collect()
     } else if body.bytes.is_empty() {
         serde_json::Map::new()
     } else {
@@ -415,7 +458,7 @@ async fn validate_registration(
             _ => serde_json::Map::new(),
         }
     };
-    Ok(Json(registration::validate(&state.db, &site, &data).await?))
+    Ok(Json(registration::validate(&state.db, &site, data).await?))
 }
 
 /// `GET /user_api/v1/account/registration/`: the form, with the country list.
@@ -436,7 +479,7 @@ async fn upload_image(
     multipart: Result<axum::extract::Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> ApiResult<StatusCode> {
     check_username_segment(&username)?;
-    if auth.user.username != username {
+    if auth.user().username != username {
         return Err(ApiError::permission_denied());
     }
     let no_file = || image_error("No file provided for profile image");
@@ -465,22 +508,20 @@ async fn upload_image(
     }
     let bytes = file.ok_or_else(no_file)?;
     let sizes: Vec<u32> = site.config.profile_image.sizes.values().copied().collect();
-    let rendered = tokio::task::spawn_blocking(move || {
-        let image = profile_image::decode(&bytes)?;
-        sizes
-            .into_iter()
-            .map(|px| profile_image::render(&image, px).map(|jpeg| (px, jpeg)))
-            .collect::<Result<Vec<_>, _>>()
-    })
-    .await
-    .map_err(ApiError::internal)?
-    .map_err(|e| image_error(&e.to_string()))?;
     let store = FilesystemStore::for_site(&site);
     let stem = profile_image::image_stem(&site, &username);
-    for (px, jpeg) in &rendered {
-        store.put(&format!("{stem}_{px}.jpg"), jpeg).map_err(ApiError::internal)?;
-    }
-    store::set_profile_image_uploaded(&state.db, &site.tenant, auth.user.id, Some(crate::clock::now_micros())).await?;
+    // Decoding, resizing and writing the files are blocking work.
+    tokio::task::spawn_blocking(move || {
+        let image = profile_image::decode(&bytes).map_err(|e| image_error(&e.to_string()))?;
+        for px in sizes {
+            let jpeg = profile_image::render(&image, px).map_err(|e| image_error(&e.to_string()))?;
+            store.put(&format!("{stem}_{px}.jpg"), &jpeg).map_err(ApiError::internal)?;
+        }
+        Ok::<_, ApiError>(())
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    changes::set_profile_image_uploaded(&state.db, &site, auth.user().id, Some(crate::clock::now_micros())).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -492,15 +533,22 @@ async fn delete_image(
     Path(username): Path<String>,
 ) -> ApiResult<StatusCode> {
     check_username_segment(&username)?;
-    if auth.user.username != username {
+    if auth.user().username != username {
         return Err(ApiError::permission_denied());
     }
     let store = FilesystemStore::for_site(&site);
     let stem = profile_image::image_stem(&site, &username);
-    for px in site.config.profile_image.sizes.values() {
-        store.delete(&format!("{stem}_{px}.jpg")).map_err(ApiError::internal)?;
-    }
-    store::set_profile_image_uploaded(&state.db, &site.tenant, auth.user.id, None).await?;
+    let sizes: Vec<u32> = site.config.profile_image.sizes.values().copied().collect();
+    tokio::task::spawn_blocking(move || {
+        for px in sizes {
+            store.delete(&format!("{stem}_{px}.jpg"))?;
+        }
+        Ok::<_, std::io::Error>(())
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(ApiError::internal)?;
+    changes::set_profile_image_uploaded(&state.db, &site, auth.user().id, None).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -509,7 +557,11 @@ async fn serve_image(CurrentSite(site): CurrentSite, Path(file): Path<String>) -
     if !profile_image::is_image_file_name(&file) {
         return Err(crate::http::middleware::no_route());
     }
-    let bytes = FilesystemStore::for_site(&site).get(&file).map_err(|_| crate::http::middleware::no_route())?;
+    let store = FilesystemStore::for_site(&site);
+    let bytes = tokio::task::spawn_blocking(move || store.get(&file))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(|_| crate::http::middleware::no_route())?;
     Ok(([(header::CONTENT_TYPE, "image/jpeg"), (header::CACHE_CONTROL, "public, max-age=86400")], bytes)
         .into_response())
 }

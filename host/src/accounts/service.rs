@@ -1,9 +1,62 @@
-//! Account rules shared by the HTTP API and the CLI.
+//! Account rules shared by the HTTP API and the CLI: the domain's errors,
+//! account creation and permission checks.
 
-use super::store::{self, NewUser};
-use super::types::{Email, InvalidValue, Username};
 use crate::auth::password;
+use crate::messages::FieldErrors;
+use crate::plugins::CallError;
 use crate::store::{Db, StoreError};
+use crate::users::store::{self as users, NewUser};
+use crate::users::types::{Email, InvalidValue, Username};
+
+/// Why an account request was refused. The HTTP layer renders each in
+/// Open edX's shape (`accounts/routes.rs`).
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    /// 404 with an empty body: no such account, or not for this caller.
+    #[error("not found")]
+    NotFound,
+    /// 403 with an empty body.
+    #[error("forbidden")]
+    Forbidden,
+    /// DRF's 403 "You do not have permission to perform this action."
+    #[error("permission denied")]
+    PermissionDenied,
+    /// 400: every failing field.
+    #[error("invalid fields")]
+    Fields(FieldErrors),
+    /// The site's validator plugin failed: nothing was stored.
+    #[error(transparent)]
+    Plugin(#[from] CallError),
+    /// The write transaction failed; the cause is in the log.
+    #[error("saving account updates failed")]
+    SaveFailed,
+    /// The confirmation mail could not be sent; nothing was stored.
+    #[error("Unable to send email activation link. Please try again later.")]
+    EmailNotSent,
+    /// A name-change request was refused (`{"new_name": …}` shapes).
+    #[error("name change refused: {0:?}")]
+    NewName(NewNameRefusal),
+    /// Self-service deletion: the account is locked after failed attempts.
+    #[error("This account has been temporarily locked due to excessive login failures. Try again later.")]
+    Locked,
+    /// Self-service deletion without a password.
+    #[error("Could not verify user password: 'password'")]
+    PasswordMissing,
+    /// Self-service deletion with a wrong password.
+    #[error("Email or password is incorrect.")]
+    PasswordWrong,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Why a name-change request was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NewNameRefusal {
+    /// `{"new_name": [message]}`.
+    Invalid(&'static str),
+    /// `{"new_name": "The profile name given was identical to the current name."}`.
+    Unchanged,
+}
 
 /// Why an account could not be created.
 #[derive(Debug, thiserror::Error)]
@@ -38,8 +91,8 @@ pub struct AccountRequest {
 pub async fn create_account(db: &Db, tenant: &str, req: AccountRequest) -> Result<i64, CreateAccountError> {
     let username = Username::parse(&req.username).map_err(CreateAccountError::Username)?;
     let email = Email::parse(&req.email).map_err(CreateAccountError::Email)?;
-    let password_hash = match &req.password {
-        Some(p) => password::hash(p),
+    let password_hash = match req.password {
+        Some(p) => password::hash_off_thread(p).await,
         None => password::unusable(),
     };
     let new = NewUser {
@@ -51,16 +104,23 @@ pub async fn create_account(db: &Db, tenant: &str, req: AccountRequest) -> Resul
         is_staff: req.is_staff,
         is_superuser: req.is_superuser,
     };
-    let mut tx = db.begin().await.map_err(CreateAccountError::Store)?;
-    let id = match store::insert_user(&mut tx, tenant, &new).await {
-        Ok(id) => id,
-        Err(StoreError::Unique(msg)) if msg.contains("email") => {
-            return Err(CreateAccountError::DuplicateEmail(req.email))
-        }
-        Err(StoreError::Unique(_)) => return Err(CreateAccountError::DuplicateUsername(req.username)),
-        Err(e) => return Err(CreateAccountError::Store(e)),
-    };
-    store::audit(&mut tx, tenant, Some(id), None, "account_created", None).await.map_err(CreateAccountError::Store)?;
-    tx.commit().await.map_err(|e| CreateAccountError::Store(e.into()))?;
-    Ok(id)
+    let tenant = tenant.to_owned();
+    let inserted = db
+        .write(move |c| {
+            Box::pin(async move {
+                let id = users::insert_user(c, &tenant, &new).await?;
+                users::audit(c, &tenant, Some(id), None, "account_created", None).await?;
+                Ok::<_, StoreError>(id)
+            })
+        })
+        .await;
+    match inserted {
+        Ok(id) => Ok(id),
+        Err(StoreError::Unique(msg)) if msg.contains("email") => Err(CreateAccountError::DuplicateEmail(req.email)),
+        Err(StoreError::Unique(_)) => Err(CreateAccountError::DuplicateUsername(req.username)),
+        Err(e) => Err(CreateAccountError::Store(e)),
+    }
 }
+
+/// The permission that allows deactivating other users (edX `student.can_deactivate_users`).
+pub const CAN_DEACTIVATE_USERS: &str = "student.can_deactivate_users";

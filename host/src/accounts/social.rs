@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use serde_json::{json, Value};
 
 use super::patch::{not_a_list, python_type, serializer_error};
-use crate::http::error::MessagePair;
+use crate::messages::MessagePair;
 use crate::pyrepr::py_str;
 use crate::sites::Site;
 

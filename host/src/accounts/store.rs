@@ -1,302 +1,259 @@
-//! SQL for users and profiles.
+//! SQL for profiles and the rows around them: social links, languages, the
+//! `meta` object, pending e-mail and name changes, the recovery address and
+//! profile images. Every write marks its user's cached record stale.
 
-use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, FromRow, Row};
+use serde_json::{Map, Value};
 
-use super::types::{username_key, Email, Username};
+use super::patch::{Column, ColumnValue};
+use crate::args;
 use crate::clock::now_micros;
-use crate::store::{flag, Db, StoreResult};
+use crate::store::{Conn, StoreResult};
+use crate::users::types::email_key;
 
-/// A stored user row.
-#[derive(Debug, Clone)]
-pub struct User {
-    pub id: i64,
-    pub tenant: String,
-    pub username: String,
-    pub email: String,
-    pub password_hash: String,
-    pub is_active: bool,
-    pub is_staff: bool,
-    pub is_superuser: bool,
-    pub date_joined: i64,
-    pub last_login: Option<i64>,
-    pub tokens_revoked_at: Option<i64>,
+/// Sets one profile column.
+pub async fn set_column(c: &mut Conn, user_id: i64, column: Column, value: &ColumnValue) -> StoreResult<()> {
+    let sql = format!("UPDATE profiles SET {} = $1 WHERE user_id = $2", column.sql());
+    match value {
+        ColumnValue::Text(v) => c.execute(&sql, args![v, user_id]).await?,
+        ColumnValue::Int(v) => c.execute(&sql, args![*v, user_id]).await?,
+    };
+    c.touch(user_id);
+    Ok(())
 }
 
-impl<'r> FromRow<'r, AnyRow> for User {
-    fn from_row(row: &'r AnyRow) -> Result<Self, sqlx::Error> {
-        Ok(User {
-            id: row.try_get("id")?,
-            tenant: row.try_get("tenant")?,
-            username: row.try_get("username")?,
-            email: row.try_get("email")?,
-            password_hash: row.try_get("password_hash")?,
-            is_active: flag(row, "is_active")?,
-            is_staff: flag(row, "is_staff")?,
-            is_superuser: flag(row, "is_superuser")?,
-            date_joined: row.try_get("date_joined")?,
-            last_login: row.try_get("last_login")?,
-            tokens_revoked_at: row.try_get("tokens_revoked_at")?,
-        })
+/// Replaces the language proficiencies.
+pub async fn set_languages(c: &mut Conn, user_id: i64, codes: &[String]) -> StoreResult<()> {
+    c.execute("DELETE FROM language_proficiencies WHERE user_id = $1", args![user_id]).await?;
+    for code in codes {
+        c.execute("INSERT INTO language_proficiencies (user_id, code) VALUES ($1, $2)", args![user_id, code]).await?;
     }
+    c.touch(user_id);
+    Ok(())
 }
 
-const USER_COLUMNS: &str = "id, tenant, username, email, password_hash, is_active, is_staff, is_superuser, \
-                            date_joined, last_login, tokens_revoked_at";
-
-/// What creating an account needs.
-#[derive(Debug, Clone)]
-pub struct NewUser {
-    pub username: Username,
-    pub email: Email,
-    pub password_hash: String,
-    pub name: String,
-    pub is_active: bool,
-    pub is_staff: bool,
-    pub is_superuser: bool,
-}
-
-/// Inserts a user and its profile; returns the new id. A duplicate username or
-/// e-mail in the tenant fails with [`crate::store::StoreError::Unique`].
-pub async fn insert_user(conn: &mut AnyConnection, tenant: &str, new: &NewUser) -> StoreResult<i64> {
-    let now = now_micros();
-    let (id,): (i64,) = sqlx::query_as(
-        "INSERT INTO users (tenant, username, username_key, email, email_key, password_hash, \
-                            is_active, is_staff, is_superuser, date_joined) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
-    )
-    .bind(tenant)
-    .bind(new.username.as_str())
-    .bind(new.username.key())
-    .bind(new.email.as_str())
-    .bind(new.email.key())
-    .bind(&new.password_hash)
-    .bind(i64::from(new.is_active))
-    .bind(i64::from(new.is_staff))
-    .bind(i64::from(new.is_superuser))
-    .bind(now)
-    .fetch_one(&mut *conn)
-    .await?;
-    sqlx::query("INSERT INTO profiles (user_id, name) VALUES ($1, $2)")
-        .bind(id)
-        .bind(&new.name)
-        .execute(&mut *conn)
-        .await?;
-    Ok(id)
-}
-
-/// The user of `tenant` whose username is exactly `username`.
-pub async fn find_by_username(db: &Db, tenant: &str, username: &str) -> StoreResult<Option<User>> {
-    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE tenant = $1 AND username_key = $2 AND username = $3");
-    Ok(sqlx::query_as::<_, User>(&sql)
-        .bind(tenant)
-        .bind(username_key(username))
-        .bind(username)
-        .fetch_optional(db.pool())
-        .await?)
-}
-
-/// Users of `tenant` whose e-mail is one of `emails` (exact match).
-pub async fn find_by_emails(db: &Db, tenant: &str, emails: &[String]) -> StoreResult<Vec<User>> {
-    let mut found = Vec::new();
-    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE tenant = $1 AND email_key = $2 AND email = $3");
-    for email in emails {
-        let user = sqlx::query_as::<_, User>(&sql)
-            .bind(tenant)
-            .bind(super::types::email_key(email))
-            .bind(email)
-            .fetch_optional(db.pool())
-            .await?;
-        if let Some(u) = user {
-            if !found.iter().any(|f: &User| f.id == u.id) {
-                found.push(u);
-            }
+/// Sets (`Some`) or removes (`None`) the link of one platform.
+pub async fn set_social_link(c: &mut Conn, user_id: i64, platform: &str, link: Option<&str>) -> StoreResult<()> {
+    match link {
+        Some(link) => {
+            c.execute(
+                "INSERT INTO social_links (user_id, platform, social_link) VALUES ($1, $2, $3) \
+                 ON CONFLICT (user_id, platform) DO UPDATE SET social_link = excluded.social_link",
+                args![user_id, platform, link],
+            )
+            .await?
         }
-    }
-    found.sort_by_key(|u| u.id);
-    Ok(found)
-}
-
-/// The profile's full name of a user.
-pub async fn profile_name(db: &Db, user_id: i64) -> StoreResult<Option<String>> {
-    let row: Option<(String,)> =
-        sqlx::query_as("SELECT name FROM profiles WHERE user_id = $1").bind(user_id).fetch_optional(db.pool()).await?;
-    Ok(row.map(|r| r.0))
-}
-
-/// Replaces a user's password hash.
-pub async fn set_password_hash(db: &Db, user_id: i64, hash: &str) -> StoreResult<()> {
-    sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
-        .bind(hash)
-        .bind(user_id)
-        .execute(db.pool())
-        .await?;
+        None => {
+            c.execute("DELETE FROM social_links WHERE user_id = $1 AND platform = $2", args![user_id, platform]).await?
+        }
+    };
+    c.touch(user_id);
     Ok(())
 }
 
-/// Records a successful password login.
-pub async fn touch_last_login(db: &Db, user_id: i64) -> StoreResult<()> {
-    sqlx::query("UPDATE users SET last_login = $1 WHERE id = $2")
-        .bind(now_micros())
-        .bind(user_id)
-        .execute(db.pool())
-        .await?;
-    Ok(())
-}
-
-/// Appends a row to the audit log. `old`/`new` must never carry PII values.
-pub async fn audit(
-    conn: &mut AnyConnection,
-    tenant: &str,
-    user_id: Option<i64>,
-    actor: Option<i64>,
-    action: &str,
-    field: Option<&str>,
+/// Reads, changes and writes back the profile's `meta` object.
+pub async fn update_meta(
+    c: &mut Conn,
+    user_id: i64,
+    change: impl FnOnce(&mut Map<String, Value>) + Send,
 ) -> StoreResult<()> {
-    sqlx::query(
-        "INSERT INTO audit_log (tenant, user_id, actor_user_id, action, field, created) VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(tenant)
-    .bind(user_id)
-    .bind(actor)
-    .bind(action)
-    .bind(field)
-    .bind(now_micros())
-    .execute(&mut *conn)
-    .await?;
+    let (meta,): (String,) = c.fetch_one("SELECT meta FROM profiles WHERE user_id = $1", args![user_id]).await?;
+    let mut meta: Map<String, Value> = serde_json::from_str(&meta).unwrap_or_default();
+    change(&mut meta);
+    c.execute("UPDATE profiles SET meta = $1 WHERE user_id = $2", args![&Value::Object(meta).to_string(), user_id])
+        .await?;
+    c.touch(user_id);
     Ok(())
 }
 
-/// The user with id `id` in `tenant`.
-pub async fn find_by_id(db: &Db, tenant: &str, id: i64) -> StoreResult<Option<User>> {
-    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE tenant = $1 AND id = $2");
-    Ok(sqlx::query_as::<_, User>(&sql).bind(tenant).bind(id).fetch_optional(db.pool()).await?)
+/// The profile's full name.
+pub async fn name(c: &mut Conn, user_id: i64) -> StoreResult<String> {
+    let (name,): (String,) = c.fetch_one("SELECT name FROM profiles WHERE user_id = $1", args![user_id]).await?;
+    Ok(name)
 }
 
-/// The profile's year of birth.
-pub async fn year_of_birth(db: &Db, user_id: i64) -> StoreResult<Option<i64>> {
-    let row: Option<(Option<i64>,)> = sqlx::query_as("SELECT year_of_birth FROM profiles WHERE user_id = $1")
-        .bind(user_id)
-        .fetch_optional(db.pool())
-        .await?;
-    Ok(row.and_then(|r| r.0))
+/// Replaces the profile's full name.
+pub async fn set_name(c: &mut Conn, user_id: i64, name: &str) -> StoreResult<()> {
+    c.execute("UPDATE profiles SET name = $1 WHERE user_id = $2", args![name, user_id]).await?;
+    c.touch(user_id);
+    Ok(())
 }
 
-/// A stored profile row.
-#[derive(Debug, Clone, Default, FromRow)]
-pub struct Profile {
-    pub name: String,
-    pub meta: String,
-    pub city: Option<String>,
-    pub year_of_birth: Option<i64>,
-    pub gender: Option<String>,
-    pub level_of_education: Option<String>,
-    pub mailing_address: Option<String>,
-    pub goals: Option<String>,
-    pub country: Option<String>,
-    pub state: Option<String>,
-    pub bio: Option<String>,
-    pub phone_number: Option<String>,
-    pub profile_image_uploaded_at: Option<i64>,
+/// Records the upload time of the profile image (`None`: removed).
+pub async fn set_profile_image_uploaded(c: &mut Conn, user_id: i64, at: Option<i64>) -> StoreResult<()> {
+    c.execute("UPDATE profiles SET profile_image_uploaded_at = $1 WHERE user_id = $2", args![at, user_id]).await?;
+    c.touch(user_id);
+    Ok(())
 }
 
-/// Everything an account object is built from.
-#[derive(Debug, Clone)]
-pub struct AccountRecord {
-    pub user: User,
-    pub profile: Profile,
-    /// (platform, link), sorted by platform.
-    pub social_links: Vec<(String, String)>,
-    /// Language codes, sorted.
-    pub languages: Vec<String>,
-    /// `account_privacy` and `visibility.*` preferences.
-    pub privacy_preferences: std::collections::HashMap<String, String>,
-    pub pending_name_change: Option<String>,
-    /// The confirmed, active recovery address.
-    pub secondary_email: Option<String>,
+/// Which address a pending change is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PendingAddress {
+    Primary,
+    Secondary,
 }
 
-/// Loads the profile and related rows of `user`.
-pub async fn load_account(db: &Db, user: User) -> StoreResult<AccountRecord> {
-    let pool = db.pool();
-    let profile: Profile = sqlx::query_as(
-        "SELECT name, meta, city, year_of_birth, gender, level_of_education, mailing_address, goals, country, \
-                state, bio, phone_number, profile_image_uploaded_at FROM profiles WHERE user_id = $1",
-    )
-    .bind(user.id)
-    .fetch_optional(pool)
-    .await?
-    .unwrap_or_default();
-    let social_links =
-        sqlx::query_as("SELECT platform, social_link FROM social_links WHERE user_id = $1 ORDER BY platform")
-            .bind(user.id)
-            .fetch_all(pool)
-            .await?;
-    let languages: Vec<(String,)> =
-        sqlx::query_as("SELECT code FROM language_proficiencies WHERE user_id = $1 ORDER BY code")
-            .bind(user.id)
-            .fetch_all(pool)
-            .await?;
-    let privacy_preferences: Vec<(String, String)> = sqlx::query_as(
-        "SELECT key, value FROM preferences WHERE user_id = $1 AND (key = 'account_privacy' OR key LIKE 'visibility.%')",
-    )
-    .bind(user.id)
-    .fetch_all(pool)
-    .await?;
-    let pending: Option<(String,)> = sqlx::query_as("SELECT new_name FROM pending_name_changes WHERE user_id = $1")
-        .bind(user.id)
-        .fetch_optional(pool)
-        .await?;
-    let secondary: Option<(String,)> =
-        sqlx::query_as("SELECT secondary_email FROM account_recovery WHERE user_id = $1 AND is_active = 1")
-            .bind(user.id)
-            .fetch_optional(pool)
-            .await?;
-    Ok(AccountRecord {
-        user,
-        profile,
-        social_links,
-        languages: languages.into_iter().map(|l| l.0).collect(),
-        privacy_preferences: privacy_preferences.into_iter().collect(),
-        pending_name_change: pending.map(|p| p.0),
-        secondary_email: secondary.map(|s| s.0),
-    })
-}
-
-/// Users of `tenant` with any of `usernames` (exact), in id order.
-pub async fn find_by_usernames(db: &Db, tenant: &str, usernames: &[&str]) -> StoreResult<Vec<User>> {
-    let mut found = Vec::new();
-    for name in usernames {
-        if let Some(user) = find_by_username(db, tenant, name).await? {
-            if !found.iter().any(|f: &User| f.id == user.id) {
-                found.push(user);
-            }
+impl PendingAddress {
+    fn table(self) -> (&'static str, &'static str) {
+        match self {
+            PendingAddress::Primary => ("pending_email_changes", "new_email"),
+            PendingAddress::Secondary => ("pending_secondary_email_changes", "new_secondary_email"),
         }
     }
-    found.sort_by_key(|u| u.id);
-    Ok(found)
 }
 
-/// Grants `permission` to a user (idempotent).
-pub async fn grant_permission(db: &Db, user_id: i64, permission: &str) -> StoreResult<()> {
-    sqlx::query("INSERT INTO user_permissions (user_id, permission) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-        .bind(user_id)
-        .bind(permission)
-        .execute(db.pool())
-        .await?;
+/// Records a pending address change under a fresh activation key.
+pub async fn set_pending_address(
+    c: &mut Conn,
+    user_id: i64,
+    which: PendingAddress,
+    address: &str,
+    key: &str,
+) -> StoreResult<()> {
+    let (table, column) = which.table();
+    let sql = format!(
+        "INSERT INTO {table} (user_id, {column}, activation_key, created) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (user_id) DO UPDATE SET {column} = excluded.{column}, \
+         activation_key = excluded.activation_key, created = excluded.created"
+    );
+    c.execute(&sql, args![user_id, address, key, now_micros()]).await?;
     Ok(())
 }
 
-/// Records (or clears) the upload time of a user's profile image, with an audit row.
-pub async fn set_profile_image_uploaded(db: &Db, tenant: &str, user_id: i64, at: Option<i64>) -> StoreResult<()> {
-    let mut tx = db.begin().await?;
-    sqlx::query("UPDATE profiles SET profile_image_uploaded_at = $1 WHERE user_id = $2")
-        .bind(at)
-        .bind(user_id)
-        .execute(&mut *tx)
+/// The pending change an activation key of `tenant` confirms:
+/// (user id, new address).
+pub async fn pending_address_by_key(
+    c: &mut Conn,
+    tenant: &str,
+    which: PendingAddress,
+    key: &str,
+) -> StoreResult<Option<(i64, String)>> {
+    let (table, column) = which.table();
+    let sql = format!(
+        "SELECT p.user_id, p.{column} FROM {table} p JOIN users u ON u.id = p.user_id \
+         WHERE p.activation_key = $1 AND u.tenant = $2"
+    );
+    c.fetch_optional(&sql, args![key, tenant]).await
+}
+
+/// Removes a user's pending address change, overwriting the address first
+/// so it does not linger in freed pages.
+pub async fn drop_pending_address(c: &mut Conn, user_id: i64, which: PendingAddress) -> StoreResult<()> {
+    let (table, column) = which.table();
+    c.execute(
+        &format!("UPDATE {table} SET {column} = 'redact-before-delete@redacted.com' WHERE user_id = $1"),
+        args![user_id],
+    )
+    .await?;
+    c.execute(&format!("DELETE FROM {table} WHERE user_id = $1"), args![user_id]).await?;
+    Ok(())
+}
+
+/// Sets the confirmed recovery address.
+pub async fn set_recovery_address(c: &mut Conn, user_id: i64, address: &str) -> StoreResult<()> {
+    c.execute(
+        "INSERT INTO account_recovery (user_id, secondary_email, secondary_email_key, is_active) VALUES ($1, $2, $3, 1) \
+         ON CONFLICT (user_id) DO UPDATE SET secondary_email = excluded.secondary_email, \
+         secondary_email_key = excluded.secondary_email_key, is_active = 1",
+        args![user_id, address, &email_key(address)],
+    )
+    .await?;
+    c.touch(user_id);
+    Ok(())
+}
+
+/// Removes the recovery address, overwriting it first.
+pub async fn drop_recovery_address(c: &mut Conn, user_id: i64) -> StoreResult<()> {
+    let redacted = format!("redacted-{}", now_micros());
+    c.execute(
+        "UPDATE account_recovery SET secondary_email = $1, secondary_email_key = $1 WHERE user_id = $2",
+        args![&redacted, user_id],
+    )
+    .await?;
+    c.execute("DELETE FROM account_recovery WHERE user_id = $1", args![user_id]).await?;
+    c.touch(user_id);
+    Ok(())
+}
+
+/// Whether `address` is the recovery address of some account of `tenant`
+/// other than `except` (compared case-insensitively).
+pub async fn recovery_address_taken(
+    c: &mut Conn,
+    tenant: &str,
+    address: &str,
+    except: Option<i64>,
+) -> StoreResult<bool> {
+    let row: Option<(i64,)> = c
+        .fetch_optional(
+            "SELECT r.user_id FROM account_recovery r JOIN users u ON u.id = r.user_id \
+             WHERE r.secondary_email_key = $2 AND u.tenant = $1 AND r.user_id <> $3",
+            args![tenant, &email_key(address), except.unwrap_or(0)],
+        )
         .await?;
-    let action = if at.is_some() { "profile_image_uploaded" } else { "profile_image_removed" };
-    audit(&mut tx, tenant, Some(user_id), Some(user_id), action, Some("profile_image")).await?;
-    tx.commit().await?;
+    Ok(row.is_some())
+}
+
+/// Records a pending name change.
+pub async fn set_pending_name(c: &mut Conn, user_id: i64, name: &str, rationale: &str) -> StoreResult<()> {
+    c.execute(
+        "INSERT INTO pending_name_changes (user_id, new_name, rationale, created) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (user_id) DO UPDATE SET new_name = excluded.new_name, rationale = excluded.rationale, \
+         created = excluded.created",
+        args![user_id, name, rationale, now_micros()],
+    )
+    .await?;
+    c.touch(user_id);
+    Ok(())
+}
+
+/// The pending name change: (new name, rationale).
+pub async fn pending_name(c: &mut Conn, user_id: i64) -> StoreResult<Option<(String, String)>> {
+    c.fetch_optional("SELECT new_name, rationale FROM pending_name_changes WHERE user_id = $1", args![user_id]).await
+}
+
+/// Removes the pending name change.
+pub async fn drop_pending_name(c: &mut Conn, user_id: i64) -> StoreResult<()> {
+    c.execute("DELETE FROM pending_name_changes WHERE user_id = $1", args![user_id]).await?;
+    c.touch(user_id);
+    Ok(())
+}
+
+/// Clears every profile value and deletes the rows around the profile,
+/// overwriting addresses before their rows go.
+pub async fn erase_profile(c: &mut Conn, user_id: i64) -> StoreResult<()> {
+    c.execute(
+        "UPDATE profiles SET name = '', meta = '', location = '', language = '', year_of_birth = NULL, gender = NULL, \
+         mailing_address = NULL, city = NULL, country = NULL, bio = NULL, phone_number = NULL, goals = NULL, \
+         state = NULL, level_of_education = NULL, profile_image_uploaded_at = NULL WHERE user_id = $1",
+        args![user_id],
+    )
+    .await?;
+    c.execute(
+        "UPDATE pending_email_changes SET new_email = 'redacted@retired.invalid' WHERE user_id = $1",
+        args![user_id],
+    )
+    .await?;
+    c.execute(
+        "UPDATE pending_secondary_email_changes SET new_secondary_email = 'redact-before-delete@redacted.com' \
+         WHERE user_id = $1",
+        args![user_id],
+    )
+    .await?;
+    let redacted = format!("redact-before-delete+{user_id}@redacted.com");
+    c.execute(
+        "UPDATE account_recovery SET secondary_email = $1, secondary_email_key = $1 WHERE user_id = $2",
+        args![&redacted, user_id],
+    )
+    .await?;
+    for table in [
+        "social_links",
+        "language_proficiencies",
+        "pending_email_changes",
+        "pending_secondary_email_changes",
+        "account_recovery",
+        "pending_name_changes",
+    ] {
+        c.execute(&format!("DELETE FROM {table} WHERE user_id = $1"), args![user_id]).await?;
+    }
+    c.touch(user_id);
     Ok(())
 }

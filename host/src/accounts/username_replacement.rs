@@ -3,27 +3,27 @@
 
 use rand::Rng;
 
-use super::types::username_key;
 use crate::sites::Site;
 use crate::store::{Db, StoreError, StoreResult};
+use crate::users::types::username_key;
+use crate::users::{retired, store as users};
 
 /// Length of the random suffix added to a taken name (edX `SOCIAL_AUTH_UUID_LENGTH` in the LMS).
 const SUFFIX_LEN: usize = 10;
 
 /// `<desired>` if free, else `<desired>-<suffix>` with a fresh random suffix.
 pub async fn free_username(db: &Db, site: &Site, desired: &str) -> StoreResult<String> {
-    let mut candidate = desired.to_owned();
-    loop {
-        let taken: Option<(i64,)> = sqlx::query_as("SELECT id FROM users WHERE tenant = $1 AND username_key = $2")
-            .bind(&site.tenant)
-            .bind(username_key(&candidate))
-            .fetch_optional(db.pool())
-            .await?;
-        if taken.is_none() {
-            return Ok(candidate);
-        }
-        candidate = format!("{desired}-{}", suffix());
-    }
+    let (tenant, desired) = (site.tenant.clone(), desired.to_owned());
+    db.read(move |c| {
+        Box::pin(async move {
+            let mut candidate = desired.clone();
+            while users::id_by_username_key(c, &tenant, &username_key(&candidate)).await?.is_some() {
+                candidate = format!("{desired}-{}", suffix());
+            }
+            Ok(candidate)
+        })
+    })
+    .await
 }
 
 /// `SUFFIX_LEN` characters alternating lower-case letter and digit, starting with either.
@@ -43,35 +43,21 @@ fn suffix() -> String {
 
 /// Renames `current` to `new` in accounts and retirement rows of the tenant.
 pub async fn replace(db: &Db, site: &Site, current: &str, new: &str) -> Result<(), StoreError> {
-    let mut tx = db.begin().await?;
-    let user: Option<(i64,)> = sqlx::query_as("SELECT id FROM users WHERE tenant = $1 AND username = $2")
-        .bind(&site.tenant)
-        .bind(current)
-        .fetch_optional(&mut *tx)
-        .await?;
-    sqlx::query("UPDATE users SET username = $1, username_key = $2 WHERE tenant = $3 AND username = $4")
-        .bind(new)
-        .bind(username_key(new))
-        .bind(&site.tenant)
-        .bind(current)
-        .execute(&mut *tx)
-        .await?;
-    for table in ["retirement_status", "partner_reporting_status"] {
-        sqlx::query(&format!(
-            "UPDATE {table} SET original_username = $1 WHERE original_username = $2 \
-             AND user_id IN (SELECT id FROM users WHERE tenant = $3)"
-        ))
-        .bind(new)
-        .bind(current)
-        .bind(&site.tenant)
-        .execute(&mut *tx)
-        .await?;
-    }
-    if let Some((id,)) = user {
-        super::store::audit(&mut tx, &site.tenant, Some(id), None, "username_replaced", Some("username")).await?;
-    }
-    tx.commit().await?;
-    Ok(())
+    let (tenant, current, new) = (site.tenant.clone(), current.to_owned(), new.to_owned());
+    db.write(move |c| {
+        Box::pin(async move {
+            let user = users::find_by_username(c, &tenant, &current).await?;
+            if let Some(user) = &user {
+                users::rename(c, user.id, &new).await?;
+            }
+            retired::rename_original_username(c, &tenant, &current, &new).await?;
+            if let Some(user) = user {
+                users::audit(c, &tenant, Some(user.id), None, "username_replaced", Some("username")).await?;
+            }
+            Ok(())
+        })
+    })
+    .await
 }
 
 #[cfg(test)]

@@ -9,12 +9,11 @@ use axum::http::request::Parts;
 use md5::{Digest, Md5};
 use serde_json::{json, Map, Value};
 
-use super::age;
-use super::store::AccountRecord;
 use super::visibility::{self, Viewer, VisibilityInput};
-use crate::auth::jwt::hex;
 use crate::clock::{iso8601, iso8601_seconds};
+use crate::encoding::hex;
 use crate::sites::Site;
+use crate::users::{age, UserRecord};
 
 /// The scheme and host a request came in on, for absolute URLs.
 #[derive(Debug, Clone)]
@@ -46,7 +45,7 @@ impl RequestOrigin {
 }
 
 /// Whether the owner of `record` requires parental consent on `site`.
-pub fn requires_parental_consent(site: &Site, record: &AccountRecord) -> bool {
+pub fn requires_parental_consent(site: &Site, record: &UserRecord) -> bool {
     age::is_under(record.profile.year_of_birth, site.config.parental_consent_age_limit, true)
 }
 
@@ -62,7 +61,7 @@ fn text_or_null(value: &Option<String>) -> Value {
 }
 
 /// The `profile_image` object: one URL per configured size.
-fn profile_image(site: &Site, record: &AccountRecord, consent: bool, origin: &RequestOrigin) -> Value {
+fn profile_image(site: &Site, record: &UserRecord, consent: bool, origin: &RequestOrigin) -> Value {
     let config = &site.config.profile_image;
     let uploaded = record.profile.profile_image_uploaded_at.filter(|_| !consent);
     let mut image = Map::new();
@@ -82,7 +81,7 @@ fn profile_image(site: &Site, record: &AccountRecord, consent: bool, origin: &Re
 }
 
 /// The stored extended-profile values of the site's listed fields, in order.
-fn extended_profile(site: &Site, record: &AccountRecord) -> Value {
+fn extended_profile(site: &Site, record: &UserRecord) -> Value {
     let meta: Map<String, Value> = serde_json::from_str(&record.profile.meta).unwrap_or_default();
     Value::Array(
         site.config
@@ -94,13 +93,13 @@ fn extended_profile(site: &Site, record: &AccountRecord) -> Value {
 }
 
 /// Every key of the full ("admin") account object, computed for `record`.
-pub fn full_account(site: &Site, record: &AccountRecord, origin: &RequestOrigin) -> Map<String, Value> {
+pub fn full_account(site: &Site, record: &UserRecord, origin: &RequestOrigin) -> Map<String, Value> {
     let p = &record.profile;
     let u = &record.user;
     let consent = requires_parental_consent(site, record);
     let privacy = visibility::effective_privacy(
         &site.config.account_visibility_configuration,
-        record.privacy_preferences.get("account_privacy").map(String::as_str),
+        record.preference("account_privacy"),
         consent,
     );
     let secondary_enabled = site.config.enable_secondary_email;
@@ -181,7 +180,7 @@ impl ViewRequest<'_> {
 /// The account object as `request`'s viewer may see it (visibility.md §2).
 pub fn account_for_viewer(
     site: &Site,
-    record: &AccountRecord,
+    record: &UserRecord,
     origin: &RequestOrigin,
     request: &ViewRequest<'_>,
 ) -> Value {
@@ -193,7 +192,7 @@ pub fn account_for_viewer(
         let consent = requires_parental_consent(site, record);
         let privacy = full.get("account_privacy").and_then(Value::as_str).unwrap_or("private").to_owned();
         let field_preferences: HashMap<&str, &str> = record
-            .privacy_preferences
+            .preferences
             .iter()
             .filter_map(|(k, v)| k.strip_prefix("visibility.").map(|f| (f, v.as_str())))
             .collect();

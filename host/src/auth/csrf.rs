@@ -1,16 +1,12 @@
 //! Django's double-submit CSRF check for cookie-authenticated unsafe
-//! requests (errors.md §4.3), and the `/csrf/api/v1/token` route.
+//! requests (errors.md §4.3), and the tokens of `/csrf/api/v1/token`.
 
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::http::{header, HeaderMap};
+
 use rand::Rng;
-use serde_json::json;
 use subtle::ConstantTimeEq;
 
 use super::cookie;
-use crate::http::error::{ApiError, ApiResult};
-use crate::http::site::CurrentSite;
 use crate::sites::Site;
 
 const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
@@ -20,13 +16,14 @@ pub const CSRF_COOKIE: &str = "csrftoken";
 /// Django's header name.
 pub const CSRF_HEADER: &str = "x-csrftoken";
 
-fn failed(reason: &str) -> ApiError {
-    ApiError::detail(StatusCode::FORBIDDEN, format!("CSRF Failed: {reason}"))
+fn failed(reason: &str) -> String {
+    reason.to_owned()
 }
 
 /// Passes when `X-CSRFToken` matches the `csrftoken` cookie (masked or not)
 /// and, on HTTPS, the Origin or Referer is the site itself or a CORS origin.
-pub fn check(site: &Site, headers: &HeaderMap) -> ApiResult<()> {
+/// The error is Django's reason.
+pub fn check(site: &Site, headers: &HeaderMap) -> Result<(), String> {
     if headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()) == Some("https") {
         check_origin(site, headers)?;
     }
@@ -42,7 +39,7 @@ pub fn check(site: &Site, headers: &HeaderMap) -> ApiResult<()> {
     }
 }
 
-fn check_origin(site: &Site, headers: &HeaderMap) -> ApiResult<()> {
+fn check_origin(site: &Site, headers: &HeaderMap) -> Result<(), String> {
     let source = headers
         .get(header::ORIGIN)
         .or_else(|| headers.get(header::REFERER))
@@ -103,18 +100,18 @@ fn mask(secret: &str) -> String {
     String::from_utf8_lossy(&[mask, cipher].concat()).into_owned()
 }
 
-/// `GET /csrf/api/v1/token`: `{"csrfToken": "<masked token>"}` and the
-/// `csrftoken` cookie holding its secret (kept when already valid).
-pub async fn token_route(CurrentSite(_site): CurrentSite, headers: HeaderMap) -> Response {
-    let secret = cookie(&headers, CSRF_COOKIE)
+/// A fresh masked token and the secret the `csrftoken` cookie keeps: the
+/// request's cookie secret when it is valid, else a new one.
+pub fn issue(headers: &HeaderMap) -> (String, String) {
+    let secret = cookie(headers, CSRF_COOKIE)
         .and_then(unmask)
         .unwrap_or_else(|| String::from_utf8_lossy(&random_chars(SECRET_LEN)).into_owned());
-    let mut response = Json(json!({ "csrfToken": mask(&secret) })).into_response();
-    let cookie = format!("{CSRF_COOKIE}={secret}; Path=/; Max-Age=31449600; SameSite=Lax");
-    if let Ok(value) = HeaderValue::from_str(&cookie) {
-        response.headers_mut().insert(header::SET_COOKIE, value);
-    }
-    response
+    (mask(&secret), secret)
+}
+
+/// The `Set-Cookie` value that keeps `secret`.
+pub fn cookie_value(secret: &str) -> String {
+    format!("{CSRF_COOKIE}={secret}; Path=/; Max-Age=31449600; SameSite=Lax")
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::clock::now_secs;
+use crate::encoding::hex;
 use crate::sites::config::JwtConfig;
 
 /// Why a token was refused. Each maps to one Open edX 401 message.
@@ -94,7 +95,7 @@ pub struct TokenSubject<'a> {
 
 impl<'a> TokenSubject<'a> {
     /// The facts of `user`, with the profile's full name.
-    pub fn of(user: &'a crate::accounts::store::User, name: Option<&'a str>) -> TokenSubject<'a> {
+    pub fn of(user: &'a crate::users::User, name: Option<&'a str>) -> TokenSubject<'a> {
         TokenSubject {
             user_id: user.id,
             username: &user.username,
@@ -318,9 +319,4 @@ fn public_key(jwk: &Jwk) -> Result<PublicKey, String> {
 fn anonymous_id(secret: &str, user_id: i64) -> String {
     let digest = Sha256::digest(format!("{secret}:{user_id}").as_bytes());
     hex(&digest[..16])
-}
-
-/// Lower-case hex of bytes.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -4,23 +4,24 @@
 //! (validated as a JWT), then the JWT cookie pair of the micro-frontends,
 //! which must pass the CSRF check on unsafe methods. A recognised but invalid
 //! credential fails the request; it does not fall through.
+//!
+//! This module decides; `http::auth` turns its answers into extractors and
+//! its refusals into Open edX's bodies.
 
 pub mod clients;
 pub mod csrf;
+pub mod grants;
 pub mod jwt;
 pub mod password;
-pub mod token_endpoint;
+pub mod routes;
 
-use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
-use axum::http::{header, Method, StatusCode};
-use serde_json::json;
+use std::sync::Arc;
 
-use crate::accounts::store::{find_by_username, User};
-use crate::app::AppState;
-use crate::http::error::{ApiError, ApiResult};
-use crate::http::site::CurrentSite;
+use axum::http::{header, HeaderMap, Method};
+
 use crate::sites::Site;
+use crate::store::StoreError;
+use crate::users::{User, UserRecord, Users};
 use jwt::{Claims, JwtError};
 
 /// The cookie holding `<header>.<payload>` of the JWT.
@@ -39,48 +40,56 @@ pub enum Scheme {
     Cookie,
 }
 
-/// An authenticated caller: the stored user and the token's claims.
+/// An authenticated caller: their record and the token's claims.
 #[derive(Debug, Clone)]
-pub struct Authenticated {
-    pub user: User,
+pub struct Principal {
+    pub record: Arc<UserRecord>,
     pub claims: Claims,
     pub scheme: Scheme,
 }
 
-/// An optional caller, for routes that also serve anonymous requests.
+impl Principal {
+    /// The caller's user row.
+    pub fn user(&self) -> &User {
+        &self.record.user
+    }
+}
+
+/// Why a request's credentials were refused.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// An `Authorization` header of a known scheme without exactly one token.
+    #[error("malformed authorization header")]
+    Header { scheme: Scheme, missing: bool },
+    /// A token that does not authenticate anyone.
+    #[error("token refused: {refusal:?}")]
+    Token { scheme: Scheme, refusal: Refusal },
+    /// The CSRF check of a cookie-authenticated unsafe request failed.
+    #[error("CSRF Failed: {0}")]
+    Csrf(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Why a token did not authenticate anyone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    Token(JwtError),
+    NoSuchUser,
+    Revoked,
+}
+
+/// A token that names someone, before looking them up.
 #[derive(Debug, Clone)]
-pub struct MaybeAuthenticated(pub Option<Authenticated>);
-
-impl FromRequestParts<AppState> for Authenticated {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let MaybeAuthenticated(auth) = MaybeAuthenticated::from_request_parts(parts, state).await?;
-        let auth = auth.ok_or_else(ApiError::not_authenticated)?;
-        if auth.claims.is_restricted {
-            return Err(ApiError::permission_denied());
-        }
-        Ok(auth)
-    }
+pub struct Credential {
+    pub claims: Claims,
+    pub scheme: Scheme,
 }
 
-impl FromRequestParts<AppState> for MaybeAuthenticated {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        if let Some(done) = parts.extensions.get::<MaybeAuthenticated>() {
-            return Ok(done.clone());
-        }
-        let CurrentSite(site) = CurrentSite::from_request_parts(parts, state).await?;
-        let auth = authenticate(state, &site, parts).await?;
-        let auth = MaybeAuthenticated(auth);
-        parts.extensions.insert(auth.clone());
-        Ok(auth)
-    }
-}
-
-async fn authenticate(state: &AppState, site: &Site, parts: &Parts) -> ApiResult<Option<Authenticated>> {
-    if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
+/// Reads and verifies the request's credential, without any lookup.
+/// `Ok(None)`: no credential (or a forgiving cookie that does not verify).
+pub fn credential(site: &Site, headers: &HeaderMap) -> Result<Option<Credential>, AuthError> {
+    if let Some(value) = headers.get(header::AUTHORIZATION) {
         let value = value.to_str().unwrap_or("");
         let mut words = value.split_whitespace();
         let prefix = words.next().unwrap_or("").to_ascii_lowercase();
@@ -93,92 +102,73 @@ async fn authenticate(state: &AppState, site: &Site, parts: &Parts) -> ApiResult
             let rest: Vec<&str> = words.collect();
             let token = match rest.as_slice() {
                 [token] => *token,
-                [] => return Err(header_error(scheme, true)),
-                _ => return Err(header_error(scheme, false)),
+                [] => return Err(AuthError::Header { scheme, missing: true }),
+                _ => return Err(AuthError::Header { scheme, missing: false }),
             };
-            return match verify(state, site, token).await {
-                Ok(auth) => Ok(Some(Authenticated { scheme, ..auth })),
-                Err(e) => Err(token_error(scheme, &e)),
+            return match site.keys.verify(token) {
+                Ok(claims) => Ok(Some(Credential { claims, scheme })),
+                Err(e) => Err(AuthError::Token { scheme, refusal: Refusal::Token(e) }),
             };
         }
     }
-    let Some(token) = cookie_token(&parts.headers) else {
+    let Some(token) = cookie_token(headers) else {
         return Ok(None);
     };
     // Forgiving JWT cookies: an invalid cookie token is no credential at all.
-    let Ok(auth) = verify(state, site, &token).await else {
+    Ok(site.keys.verify(&token).ok().map(|claims| Credential { claims, scheme: Scheme::Cookie }))
+}
+
+/// The username a credential speaks for.
+pub fn subject(credential: &Credential) -> &str {
+    credential.claims.subject_username().unwrap_or_default()
+}
+
+/// Accepts `credential` for `record` (its subject's record, if found):
+/// refused when nobody has that name or the token was revoked.
+pub fn accept(credential: Credential, record: Option<Arc<UserRecord>>) -> Result<Principal, AuthError> {
+    let scheme = credential.scheme;
+    let Some(record) = record else {
+        return Err(AuthError::Token { scheme, refusal: Refusal::NoSuchUser });
+    };
+    if record.user.tokens_revoked_at.is_some_and(|at| credential.claims.iat <= at) {
+        return Err(AuthError::Token { scheme, refusal: Refusal::Revoked });
+    }
+    Ok(Principal { record, claims: credential.claims, scheme })
+}
+
+/// The caller of a request, if any: the credential, then its subject's record.
+pub async fn authenticate(
+    users: &Users,
+    site: &Site,
+    headers: &HeaderMap,
+    method: &Method,
+) -> Result<Option<Principal>, AuthError> {
+    let Some(credential) = credential(site, headers)? else {
         return Ok(None);
     };
-    if is_unsafe(&parts.method) {
-        csrf::check(site, &parts.headers)?;
-    }
-    Ok(Some(Authenticated { scheme: Scheme::Cookie, ..auth }))
+    let record = users.by_username(&site.tenant, subject(&credential)).await?;
+    admit(site, headers, method, credential, record)
 }
 
-/// Why a token did not authenticate anyone.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Refusal {
-    Token(JwtError),
-    NoSuchUser,
-    Revoked,
-    Store,
-}
-
-async fn verify(state: &AppState, site: &Site, token: &str) -> Result<Authenticated, Refusal> {
-    let claims = site.keys.verify(token).map_err(Refusal::Token)?;
-    let username = claims.subject_username().unwrap_or_default();
-    let user = find_by_username(&state.db, &site.tenant, username)
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "user lookup failed during authentication");
-            Refusal::Store
-        })?
-        .ok_or(Refusal::NoSuchUser)?;
-    if user.tokens_revoked_at.is_some_and(|at| claims.iat <= at) {
-        return Err(Refusal::Revoked);
-    }
-    Ok(Authenticated { user, claims, scheme: Scheme::Jwt })
-}
-
-fn header_error(scheme: Scheme, missing: bool) -> ApiError {
-    match (scheme, missing) {
-        (Scheme::Bearer, true) => bearer_error("token_not_provided", "Invalid token header. No credentials provided."),
-        (Scheme::Bearer, false) => {
-            bearer_error("token_malformed", "Invalid token header. Token string should not contain spaces.")
-        }
-        (_, true) => {
-            ApiError::detail(StatusCode::UNAUTHORIZED, "Invalid Authorization header. No credentials provided.")
-        }
-        (_, false) => ApiError::detail(
-            StatusCode::UNAUTHORIZED,
-            "Invalid Authorization header. Credentials string should not contain spaces.",
-        ),
-    }
-}
-
-fn token_error(scheme: Scheme, refusal: &Refusal) -> ApiError {
-    if *refusal == Refusal::Store {
-        return ApiError::internal("authentication failed: the user store did not answer");
-    }
-    if scheme == Scheme::Bearer && *refusal != Refusal::NoSuchUser {
-        return match refusal {
-            Refusal::Token(JwtError::Expired) => {
-                bearer_error("token_expired", "The provided access token has expired and is no longer valid.")
-            }
-            _ => bearer_error("token_nonexistent", "The provided access token does not match any valid tokens."),
-        };
-    }
-    let text = match refusal {
-        Refusal::Token(JwtError::Expired) => "Token has expired.",
-        Refusal::Token(JwtError::Undecodable) => "Error decoding token.",
-        Refusal::Token(JwtError::NoUsername) => "JWT must include a preferred_username or username claim!",
-        _ => "Invalid token.",
+/// Accepts a verified credential for its subject's record, the way every
+/// route does: a forgiving cookie for an unknown or revoked account is no
+/// credential, and a cookie on an unsafe method must pass the CSRF check.
+pub fn admit(
+    site: &Site,
+    headers: &HeaderMap,
+    method: &Method,
+    credential: Credential,
+    record: Option<Arc<UserRecord>>,
+) -> Result<Option<Principal>, AuthError> {
+    let principal = match accept(credential, record) {
+        Ok(principal) => principal,
+        Err(AuthError::Token { scheme: Scheme::Cookie, .. }) => return Ok(None),
+        Err(e) => return Err(e),
     };
-    ApiError::detail(StatusCode::UNAUTHORIZED, text)
-}
-
-fn bearer_error(code: &str, message: &str) -> ApiError {
-    ApiError::json(StatusCode::UNAUTHORIZED, json!({"error_code": code, "developer_message": message}))
+    if principal.scheme == Scheme::Cookie && is_unsafe(method) {
+        csrf::check(site, headers).map_err(AuthError::Csrf)?;
+    }
+    Ok(Some(principal))
 }
 
 fn is_unsafe(method: &Method) -> bool {
@@ -186,7 +176,7 @@ fn is_unsafe(method: &Method) -> bool {
 }
 
 /// The value of cookie `name` in the request's Cookie headers.
-pub fn cookie<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -197,7 +187,7 @@ pub fn cookie<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a 
         .map(|(_, v)| v.trim_matches('"'))
 }
 
-fn cookie_token(headers: &axum::http::HeaderMap) -> Option<String> {
+fn cookie_token(headers: &HeaderMap) -> Option<String> {
     let header_payload = cookie(headers, COOKIE_HEADER_PAYLOAD)?;
     let signature = cookie(headers, COOKIE_SIGNATURE)?;
     Some(format!("{header_payload}.{signature}"))

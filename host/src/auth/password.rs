@@ -42,6 +42,34 @@ pub fn is_usable(stored: &str) -> bool {
     !stored.is_empty() && !stored.starts_with('!')
 }
 
+/// An argon2id hash of a random password, made once: verifying against it
+/// costs what verifying a real password costs, and never succeeds.
+static DUMMY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let mut bytes = [0u8; 24];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    hash(&base64::engine::general_purpose::STANDARD.encode(bytes))
+});
+
+/// [`hash`] on the blocking pool: argon2 must not hold an async worker.
+pub async fn hash_off_thread(password: String) -> String {
+    tokio::task::spawn_blocking(move || hash(&password)).await.unwrap_or_else(|_| unusable())
+}
+
+/// [`verify`] on the blocking pool, taking as long for a missing account
+/// (`stored` is `None`) or an unusable password as for a wrong one, so the
+/// answer's timing does not tell which accounts exist.
+pub async fn verify_off_thread(password: String, stored: Option<String>) -> Verified {
+    tokio::task::spawn_blocking(move || match stored.filter(|s| is_usable(s)) {
+        Some(stored) => verify(&password, &stored),
+        None => {
+            let _ = verify(&password, &DUMMY);
+            Verified::No
+        }
+    })
+    .await
+    .unwrap_or(Verified::No)
+}
+
 /// Checks `password` against a stored hash of any scheme we know.
 pub fn verify(password: &str, stored: &str) -> Verified {
     if !is_usable(stored) {

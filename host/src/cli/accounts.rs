@@ -7,9 +7,9 @@ use clap::Args;
 
 use super::{find_site, load_sites, open_db, site_db_user, CommonArgs};
 use crate::accounts::service::{create_account, AccountRequest};
-use crate::accounts::store::profile_name;
-use crate::auth::clients;
 use crate::auth::jwt::TokenSubject;
+use crate::auth::{clients, password};
+use crate::users::store as users;
 
 #[derive(Debug, Args)]
 pub struct CreateUser {
@@ -74,7 +74,9 @@ pub struct CreateClient {
 /// Registers an OAuth2 client.
 pub async fn create_client(common: &CommonArgs, args: CreateClient) -> anyhow::Result<ExitCode> {
     let (site, db, user) = site_db_user(common, &args.site, &args.username).await?;
-    clients::upsert(&db, &site.tenant, &args.client_id, &args.client_secret, user.id)
+    let hash = password::hash_off_thread(args.client_secret).await;
+    let (tenant, client_id) = (site.tenant.clone(), args.client_id.clone());
+    db.write(move |c| Box::pin(async move { clients::upsert(c, &tenant, &client_id, &hash, user.id).await }))
         .await
         .context("cannot store the client")?;
     db.close().await;
@@ -96,7 +98,8 @@ pub struct IssueToken {
 /// Prints a signed JWT for a user.
 pub async fn issue_token(common: &CommonArgs, args: IssueToken) -> anyhow::Result<ExitCode> {
     let (site, db, user) = site_db_user(common, &args.site, &args.username).await?;
-    let name = profile_name(&db, user.id).await?;
+    let id = user.id;
+    let name = db.read(move |c| Box::pin(async move { users::profile_name(c, id).await })).await?;
     db.close().await;
     let subject = TokenSubject::of(&user, name.as_deref());
     let token = site
@@ -121,7 +124,10 @@ pub struct GrantPermission {
 /// Grants a permission to a user.
 pub async fn grant_permission(common: &CommonArgs, args: GrantPermission) -> anyhow::Result<ExitCode> {
     let (_site, db, user) = site_db_user(common, &args.site, &args.username).await?;
-    crate::accounts::store::grant_permission(&db, user.id, &args.permission).await.context("cannot grant")?;
+    let permission = args.permission.clone();
+    db.write(move |c| Box::pin(async move { users::grant_permission(c, user.id, &permission).await }))
+        .await
+        .context("cannot grant")?;
     db.close().await;
     println!("{} now has {}", args.username, args.permission);
     Ok(ExitCode::SUCCESS)

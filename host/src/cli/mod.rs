@@ -15,7 +15,8 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
 use crate::sites::{Site, SiteRegistry};
-use crate::store::Db;
+use crate::store::{CacheHook, Db, NoCache, Options, Synchronous};
+use crate::users::User;
 
 /// userapi: Open edX's User API as a multi-tenant service.
 #[derive(Debug, Parser)]
@@ -45,6 +46,13 @@ pub struct CommonArgs {
     /// Largest accepted request body, in bytes.
     #[arg(long, global = true, env = "USERAPI_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
+    /// SQLite durability: full (an acknowledged write survives power loss) or
+    /// normal (it survives a process crash; faster).
+    #[arg(long, global = true, env = "USERAPI_SQLITE_SYNCHRONOUS", default_value = "full")]
+    pub sqlite_synchronous: Synchronous,
+    /// User records kept in memory (0 turns the cache off).
+    #[arg(long, global = true, env = "USERAPI_CACHE_ENTRIES", default_value_t = 100_000)]
+    pub cache_entries: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -159,11 +167,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Connects to the database and applies migrations.
+/// Connects to the database and applies migrations, for a command that
+/// keeps no cache.
 async fn open_db(common: &CommonArgs) -> anyhow::Result<Db> {
-    let db = Db::connect(&common.database).await.with_context(|| format!("cannot open {}", common.database))?;
-    db.migrate().await.context("cannot apply migrations")?;
-    Ok(db)
+    open_db_with(common, Arc::new(NoCache), false).await
+}
+
+/// Connects to the database and applies migrations; `hook` hears of every
+/// change, and with `listen` of other instances' changes too.
+async fn open_db_with(common: &CommonArgs, hook: Arc<dyn CacheHook>, listen: bool) -> anyhow::Result<Db> {
+    let options = Options { synchronous: common.sqlite_synchronous, hook, listen };
+    Db::connect(&common.database, options).await.with_context(|| format!("cannot open {}", common.database))
 }
 
 /// Loads the sites directory.
@@ -177,14 +191,12 @@ fn find_site(registry: &SiteRegistry, name: &str) -> anyhow::Result<Arc<Site>> {
 }
 
 /// The site named on the command line, the database, and a user of the site's tenant.
-async fn site_db_user(
-    common: &CommonArgs,
-    site: &str,
-    username: &str,
-) -> anyhow::Result<(Arc<Site>, Db, crate::accounts::store::User)> {
+async fn site_db_user(common: &CommonArgs, site: &str, username: &str) -> anyhow::Result<(Arc<Site>, Db, User)> {
     let site = find_site(&load_sites(common)?, site)?;
     let db = open_db(common).await?;
-    let user = crate::accounts::store::find_by_username(&db, &site.tenant, username)
+    let (tenant, name) = (site.tenant.clone(), username.to_owned());
+    let user = db
+        .read(move |c| Box::pin(async move { crate::users::store::find_by_username(c, &tenant, &name).await }))
         .await?
         .ok_or_else(|| anyhow::anyhow!("no user {username:?} in tenant {:?}", site.tenant))?;
     Ok((site, db, user))

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{anyhow, Context};
+use anyhow::Context;
 use clap::{Args, Subcommand};
 
 use super::{find_site, load_sites, open_db, site_db_user, CommonArgs};
@@ -59,7 +59,8 @@ pub async fn run(common: &CommonArgs, command: RetirementCommand) -> anyhow::Res
             let registry = load_sites(common)?;
             let site = find_site(&registry, &args.site)?;
             let db = open_db(common).await?;
-            let rows = actions::fetch_partner_report(&db, &site).await.map_err(|e| anyhow!("{:?}", e.body))?;
+            let rows =
+                actions::fetch_partner_report(&db, &site.tenant).await.context("cannot fetch the reporting rows")?;
             db.close().await;
             std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
             let mut failed = false;
@@ -110,19 +111,7 @@ pub async fn run_orgs(common: &CommonArgs, command: OrgsCommand) -> anyhow::Resu
         OrgsCommand::Remove(a) => (a, false),
     };
     let (_site, db, user) = site_db_user(common, &args.site, &args.username).await?;
-    let key = crate::retirement::routes::MEMBERSHIP_KEY;
-    let mut tx = db.begin().await?;
-    if add {
-        crate::preferences::store::upsert_org_tag(&mut tx, user.id, &args.org, key, "True").await?;
-    } else {
-        sqlx::query("DELETE FROM org_tags WHERE user_id = $1 AND org = $2 AND key = $3")
-            .bind(user.id)
-            .bind(&args.org)
-            .bind(key)
-            .execute(&mut *tx)
-            .await?;
-    }
-    tx.commit().await?;
+    crate::preferences::service::set_org_membership(&db, user.id, &args.org, add).await?;
     db.close().await;
     Ok(ExitCode::SUCCESS)
 }

@@ -5,21 +5,29 @@ use std::sync::Arc;
 use anyhow::Context;
 use tokio::net::TcpListener;
 
-use super::{load_sites, open_db, CommonArgs};
+use super::{load_sites, open_db_with, CommonArgs};
 use crate::app::{router, AppState};
 use crate::metrics::Metrics;
+use crate::users::{RecordCache, Users};
 
 /// Serves until SIGINT/SIGTERM, then drains in-flight requests.
 pub async fn run(common: &CommonArgs) -> anyhow::Result<()> {
-    let sites = Arc::new(load_sites(common)?);
-    let db = open_db(common).await?;
+    let sites = {
+        let common = common.clone();
+        // Loading compiles the sites' plugins: blocking work.
+        Arc::new(tokio::task::spawn_blocking(move || load_sites(&common)).await??)
+    };
+    let cache = Arc::new(RecordCache::new(common.cache_entries));
+    let db = open_db_with(common, cache.clone(), true).await?;
     crate::retirement::states::sync(&db, &sites.current()).await.context("cannot apply the retirement states")?;
     let state = AppState {
         db: db.clone(),
+        users: Users::new(db.clone(), cache),
         sites: Arc::clone(&sites),
         metrics: Arc::new(Metrics::default()),
         max_body_bytes: common.max_body_bytes,
         registration_limiter: Arc::default(),
+        verified_secrets: Arc::default(),
     };
     let listener = TcpListener::bind(&common.bind).await.with_context(|| format!("cannot bind {}", common.bind))?;
     let addr = listener.local_addr()?;
@@ -55,14 +63,17 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     })
 }
 
-/// Reloads the sites on every SIGHUP. The handler is installed before this
-/// returns, so an early SIGHUP never takes its default action (exit).
+/// Reloads the sites and empties the record cache on every SIGHUP (the
+/// operator's lever after editing the database by hand). The handler is
+/// installed before this returns, so an early SIGHUP never takes its
+/// default action (exit).
 fn spawn_reload_on_sighup(state: AppState) -> anyhow::Result<()> {
     #[cfg(unix)]
     {
         let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
         tokio::spawn(async move {
             while hup.recv().await.is_some() {
+                state.users.cache().flush();
                 match crate::app::reload_sites(&state).await {
                     Ok(ids) => tracing::info!(sites = ?ids, "sites reloaded on SIGHUP"),
                     Err(reasons) => {

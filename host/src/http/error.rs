@@ -2,8 +2,6 @@
 //! (errors.md §1). Internal failures are logged in full and answered with a
 //! short generic body.
 
-use std::collections::BTreeMap;
-
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
@@ -11,24 +9,7 @@ use serde_json::{json, Value};
 use crate::plugins::{CallError, Cause};
 use crate::store::StoreError;
 
-/// A developer/user message pair (errors.md §1.2).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MessagePair {
-    pub developer_message: String,
-    pub user_message: Option<String>,
-}
-
-impl MessagePair {
-    /// A pair whose two messages are the same text.
-    pub fn same(text: impl Into<String>) -> Self {
-        let text = text.into();
-        MessagePair { developer_message: text.clone(), user_message: Some(text) }
-    }
-
-    fn to_json(&self) -> Value {
-        json!({"developer_message": self.developer_message, "user_message": self.user_message})
-    }
-}
+pub use crate::messages::{FieldErrors, MessagePair};
 
 /// What goes into an error answer's body.
 #[derive(Debug, Clone)]
@@ -38,7 +19,7 @@ pub enum ErrorBody {
     /// `{"developer_message": "...", "user_message": ...}`.
     Messages(MessagePair),
     /// `{"field_errors": {field: pair, ...}}`.
-    FieldErrors(BTreeMap<String, MessagePair>),
+    FieldErrors(FieldErrors),
     /// The whole body is one JSON string (retirement routes, deactivate_logout).
     JsonString(String),
     /// A route-specific shape given verbatim.
@@ -97,7 +78,7 @@ impl ApiError {
     }
 
     /// 400 with one entry per failing field.
-    pub fn field_errors(errors: BTreeMap<String, MessagePair>) -> Self {
+    pub fn field_errors(errors: FieldErrors) -> Self {
         Self::new(StatusCode::BAD_REQUEST, ErrorBody::FieldErrors(errors))
     }
 
@@ -160,9 +141,19 @@ impl From<CallError> for ApiError {
     }
 }
 
+/// DRF's message for a string holding U+0000.
+pub const NUL_MESSAGE: &str = "Null characters are not allowed.";
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        ApiError::internal(e)
+        match e {
+            // Input boundaries refuse NULs with a field error; this is the
+            // store's own refusal for anything that got past them.
+            StoreError::NulCharacter => {
+                ApiError::messages(StatusCode::BAD_REQUEST, NUL_MESSAGE, Some(NUL_MESSAGE.to_owned()))
+            }
+            e => ApiError::internal(e),
+        }
     }
 }
 

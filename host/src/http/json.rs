@@ -44,7 +44,8 @@ impl RawBody {
     }
 
     /// Parses a JSON body. `accepted` lists the media types the route reads;
-    /// another type is a 415, malformed JSON a 400.
+    /// another type is a 415, malformed JSON a 400, and a string holding
+    /// U+0000 anywhere a 400 field error.
     pub fn json<T: DeserializeOwned>(&self, accepted: &[&str]) -> Result<T, ApiError> {
         let media = self.media_type();
         if !accepted.contains(&media.as_str()) {
@@ -52,11 +53,53 @@ impl RawBody {
         }
         parse_json(&self.bytes)
     }
+
+    /// The body read as a form (`a=1&b=2`), in order; a value or name
+    /// holding U+0000 is a 400 field error.
+    pub fn form(&self) -> Result<Vec<(String, String)>, ApiError> {
+        let pairs: Vec<(String, String)> = form_urlencoded::parse(&self.bytes).into_owned().collect();
+        if let Some((name, _)) = pairs.iter().find(|(k, v)| k.contains('\0') || v.contains('\0')) {
+            return Err(nul_error(name));
+        }
+        Ok(pairs)
+    }
 }
 
-/// Parses JSON bytes, answering malformed input with DRF's 400.
+/// Parses JSON bytes, answering malformed input with DRF's 400 and strings
+/// holding U+0000 with a field error (PostgreSQL cannot store them, so
+/// neither backend does).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(bytes).map_err(ApiError::json_parse)
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(ApiError::json_parse)?;
+    if let Some(field) = nul_field(&value, None) {
+        return Err(nul_error(&field));
+    }
+    serde_json::from_value(value).map_err(ApiError::json_parse)
+}
+
+/// The top-level field under which `value` holds a string (or key) with
+/// U+0000; `non_field_errors` for one outside any object field.
+fn nul_field(value: &serde_json::Value, field: Option<&str>) -> Option<String> {
+    use serde_json::Value;
+    let here = || field.unwrap_or("non_field_errors").to_owned();
+    match value {
+        Value::String(s) if s.contains('\0') => Some(here()),
+        Value::Array(items) => items.iter().find_map(|v| nul_field(v, field)),
+        Value::Object(map) => map.iter().find_map(|(k, v)| {
+            let name = field.unwrap_or(k);
+            if k.contains('\0') {
+                Some(name.to_owned())
+            } else {
+                nul_field(v, Some(name))
+            }
+        }),
+        _ => None,
+    }
+}
+
+/// 400 `{"field_errors": {field: DRF's null-character message}}`.
+pub fn nul_error(field: &str) -> ApiError {
+    let pair = crate::messages::MessagePair::same(crate::http::error::NUL_MESSAGE);
+    ApiError::field_errors(std::iter::once((field.to_owned(), pair)).collect())
 }
 
 /// Media types DRF's JSON parser reads.

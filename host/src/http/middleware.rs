@@ -24,6 +24,18 @@ pub async fn limit_body(State(state): State<AppState>, req: Request, next: Next)
     next.run(req).await
 }
 
+/// Refuses a query string holding U+0000 in a name or value (400 field
+/// error naming the parameter): neither backend stores or matches it.
+pub async fn refuse_nul_in_query(req: Request, next: Next) -> Response {
+    if let Some(query) = req.uri().query() {
+        let nul = form_urlencoded::parse(query.as_bytes()).find(|(k, v)| k.contains('\0') || v.contains('\0'));
+        if let Some((name, _)) = nul {
+            return crate::http::json::nul_error(&name).into_response();
+        }
+    }
+    next.run(req).await
+}
+
 /// The body limit of a path: profile image uploads have their own
 /// (operator.md), everything else the configured one.
 pub fn body_limit_for(path: &str, configured: usize) -> usize {

@@ -1,5 +1,6 @@
 //! HTTP plumbing: errors, extractors and middleware shared by every route.
 
+pub mod auth;
 pub mod cors;
 pub mod error;
 pub mod json;

@@ -4,5 +4,5 @@
 pub mod routes;
 pub mod rules;
 pub mod service;
-pub mod store;
+mod store;
 pub mod timezones;

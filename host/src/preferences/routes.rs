@@ -7,12 +7,12 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use super::service::{self, Access};
-use super::{rules, store, timezones};
+use super::service::{self, Access, PreferenceError};
+use super::{rules, timezones};
 use crate::app::AppState;
-use crate::auth::Authenticated;
+use crate::http::auth::Authenticated;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::json::{RawBody, JSON, MERGE_PATCH};
 use crate::http::middleware::check_username_segment;
@@ -29,6 +29,35 @@ pub fn router() -> Router<AppState> {
         .route("/user_api/v1/preferences/email_opt_in/", post(email_opt_in))
 }
 
+impl From<PreferenceError> for ApiError {
+    fn from(e: PreferenceError) -> Self {
+        match e {
+            PreferenceError::PermissionDenied => ApiError::permission_denied(),
+            PreferenceError::ReadOnly => ApiError::empty(StatusCode::FORBIDDEN),
+            PreferenceError::NotFound => ApiError::not_found(),
+            PreferenceError::NoData => {
+                let text = "No data provided for user preference update";
+                ApiError::messages(StatusCode::BAD_REQUEST, text, Some(text.into()))
+            }
+            PreferenceError::Invalid(errors) => ApiError::field_errors(errors),
+            PreferenceError::InvalidValue(pair) => {
+                ApiError::messages(StatusCode::BAD_REQUEST, pair.developer_message, pair.user_message)
+            }
+            PreferenceError::SaveFailed { key, value } => ApiError::messages(
+                StatusCode::BAD_REQUEST,
+                format!("Save failed for user preference '{key}' with value '{value}': storage error"),
+                Some(format!("Save failed for user preference '{key}' with value '{value}'.")),
+            ),
+            PreferenceError::DeleteFailed { key } => ApiError::messages(
+                StatusCode::BAD_REQUEST,
+                format!("Delete failed for user preference '{key}': storage error"),
+                Some(format!("Delete failed for user preference '{key}'.")),
+            ),
+            PreferenceError::Store(e) => e.into(),
+        }
+    }
+}
+
 async fn get_all(
     State(state): State<AppState>,
     CurrentSite(site): CurrentSite,
@@ -36,10 +65,8 @@ async fn get_all(
     Path(username): Path<String>,
 ) -> ApiResult<Json<Value>> {
     check_username_segment(&username)?;
-    let user = service::target(&state.db, &site, &auth.user, &username, Access::Read).await?;
-    let prefs: Map<String, Value> =
-        store::all(&state.db, user.id).await?.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
-    Ok(Json(Value::Object(prefs)))
+    let record = service::target(&state.users, &site, &auth.record, &username, Access::Read).await?;
+    Ok(Json(Value::Object(service::all(&record))))
 }
 
 async fn patch_all(
@@ -50,9 +77,9 @@ async fn patch_all(
     body: RawBody,
 ) -> ApiResult<StatusCode> {
     check_username_segment(&username)?;
-    let user = service::target(&state.db, &site, &auth.user, &username, Access::Write).await?;
+    let record = service::target(&state.users, &site, &auth.record, &username, Access::Write).await?;
     let patch: Value = if body.bytes.is_empty() { Value::Null } else { body.json(MERGE_PATCH)? };
-    service::update(&state.db, &site, &user, &patch).await?;
+    service::update(&state.db, &site, &record.user, &patch).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -63,9 +90,8 @@ async fn get_one(
     Path((username, key)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
     check_detail_path(&username, &key)?;
-    let user = service::target(&state.db, &site, &auth.user, &username, Access::Read).await?;
-    let value = store::get(&state.db, user.id, &key).await?.ok_or_else(ApiError::not_found)?;
-    Ok(Json(Value::String(value)))
+    let record = service::target(&state.users, &site, &auth.record, &username, Access::Read).await?;
+    Ok(Json(Value::String(service::get(&record, &key)?)))
 }
 
 async fn put_one(
@@ -76,9 +102,9 @@ async fn put_one(
     body: RawBody,
 ) -> ApiResult<StatusCode> {
     check_detail_path(&username, &key)?;
-    let user = service::target(&state.db, &site, &auth.user, &username, Access::Write).await?;
+    let record = service::target(&state.users, &site, &auth.record, &username, Access::Write).await?;
     let value: Value = if body.bytes.is_empty() { Value::Null } else { body.json(JSON)? };
-    service::set_one(&state.db, &site, &user, &key, &value).await?;
+    service::set_one(&state.db, &site, &record.user, &key, &value).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -89,12 +115,9 @@ async fn delete_one(
     Path((username, key)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     check_detail_path(&username, &key)?;
-    let user = service::target(&state.db, &site, &auth.user, &username, Access::Write).await?;
-    if service::delete_one(&state.db, &site, &user, &key).await? {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::not_found())
-    }
+    let record = service::target(&state.users, &site, &auth.record, &username, Access::Write).await?;
+    service::delete_one(&state.db, &site, &record.user, &key).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 fn check_detail_path(username: &str, key: &str) -> ApiResult<()> {
@@ -118,7 +141,7 @@ async fn email_opt_in(
     auth: Authenticated,
     body: RawBody,
 ) -> ApiResult<Response> {
-    let form: HashMap<String, String> = form_urlencoded::parse(&body.bytes).into_owned().collect();
+    let form: HashMap<String, String> = body.form()?.into_iter().collect();
     let missing: Vec<&str> = ["course_id", "email_opt_in"].into_iter().filter(|k| !form.contains_key(*k)).collect();
     if !missing.is_empty() {
         let text = format!("Missing POST parameters: {}", missing.join(", "));
@@ -134,6 +157,6 @@ async fn email_opt_in(
         );
     };
     let opt_in = form["email_opt_in"].eq_ignore_ascii_case("true");
-    service::update_email_opt_in(&state.db, &site, &auth.user, org, opt_in).await?;
+    service::update_email_opt_in(&state.db, &site, &auth.record, org, opt_in).await?;
     Ok(StatusCode::OK.into_response())
 }

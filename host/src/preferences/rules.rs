@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use super::timezones;
-use crate::http::error::MessagePair;
+use crate::messages::MessagePair;
 use crate::pyrepr::py_repr;
 use crate::sites::Site;
 

@@ -1,19 +1,17 @@
 //! Preference rules: who may read or write whose preferences (§3), and the
-//! all-or-nothing update of §5. The HTTP routes and other modules go
-//! through these functions.
+//! all-or-nothing update of §5. The HTTP routes, the accounts PATCH and the
+//! CLI go through these functions.
 
-use std::collections::BTreeMap;
+use std::sync::Arc;
 
-use axum::http::StatusCode;
 use serde_json::{Map, Value};
 
 use super::{rules, store};
-use crate::accounts::age;
-use crate::accounts::store::{self as accounts, audit, User};
-use crate::http::error::{ApiError, ApiResult, MessagePair};
+use crate::messages::{FieldErrors, MessagePair};
 use crate::pyrepr::py_str;
 use crate::sites::Site;
-use crate::store::Db;
+use crate::store::{Conn, Db, StoreError, StoreResult};
+use crate::users::{age, store as users, User, UserRecord, Users};
 
 /// What the caller wants to do with someone's preferences.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,77 +22,114 @@ pub enum Access {
     Write,
 }
 
+/// Why a preference request was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum PreferenceError {
+    /// Neither the owner nor staff (DRF's 403, whether or not the user exists).
+    #[error("permission denied")]
+    PermissionDenied,
+    /// Staff may read others' preferences, never write them (403, empty).
+    #[error("staff cannot change another user's preferences")]
+    ReadOnly,
+    /// No such user (for staff), or no such preference.
+    #[error("not found")]
+    NotFound,
+    #[error("No data provided for user preference update")]
+    NoData,
+    /// Every failing key of a PATCH.
+    #[error("invalid preferences")]
+    Invalid(FieldErrors),
+    /// The one failing key of a PUT.
+    #[error("invalid preference: {}", .0.developer_message)]
+    InvalidValue(MessagePair),
+    #[error("saving preference {key:?} failed")]
+    SaveFailed { key: String, value: String },
+    #[error("deleting preference {key:?} failed")]
+    DeleteFailed { key: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 /// The user whose preferences `caller` may use for `access` (§3): the owner
-/// always; staff may read (404 empty for an unknown user) but never write
-/// (403 empty); anyone else gets DRF's 403 whether or not the user exists.
-pub async fn target(db: &Db, site: &Site, caller: &User, username: &str, access: Access) -> ApiResult<User> {
-    if caller.username == username {
-        return Ok(caller.clone());
+/// always; staff may read (404 for an unknown user) but never write; anyone
+/// else is refused whether or not the user exists.
+pub async fn target(
+    users: &Users,
+    site: &Site,
+    caller: &Arc<UserRecord>,
+    username: &str,
+    access: Access,
+) -> Result<Arc<UserRecord>, PreferenceError> {
+    if caller.user.username == username {
+        return Ok(Arc::clone(caller));
     }
-    if !caller.is_staff {
-        return Err(ApiError::permission_denied());
+    if !caller.user.is_staff {
+        return Err(PreferenceError::PermissionDenied);
     }
     if access == Access::Write {
-        return Err(ApiError::empty(StatusCode::FORBIDDEN));
+        return Err(PreferenceError::ReadOnly);
     }
-    accounts::find_by_username(db, &site.tenant, username).await?.ok_or_else(ApiError::not_found)
+    users.by_username(&site.tenant, username).await?.ok_or(PreferenceError::NotFound)
 }
 
-fn no_data() -> ApiError {
-    ApiError::messages(
-        StatusCode::BAD_REQUEST,
-        "No data provided for user preference update",
-        Some("No data provided for user preference update".into()),
-    )
+/// Every preference of `record` as a JSON object, in the order they were set.
+pub fn all(record: &UserRecord) -> Map<String, Value> {
+    record.preferences.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect()
 }
 
-fn save_failed(key: &str, value: &str, reason: impl std::fmt::Display) -> ApiError {
-    tracing::error!(%key, error = %reason, "preference save failed");
-    ApiError::messages(
-        StatusCode::BAD_REQUEST,
-        format!("Save failed for user preference '{key}' with value '{value}': {reason}"),
-        Some(format!("Save failed for user preference '{key}' with value '{value}'.")),
-    )
+/// One preference's value.
+pub fn get(record: &UserRecord, key: &str) -> Result<String, PreferenceError> {
+    record.preference(key).map(str::to_owned).ok_or(PreferenceError::NotFound)
 }
 
-fn delete_failed(key: &str, reason: impl std::fmt::Display) -> ApiError {
-    tracing::error!(%key, error = %reason, "preference delete failed");
-    ApiError::messages(
-        StatusCode::BAD_REQUEST,
-        format!("Delete failed for user preference '{key}': {reason}"),
-        Some(format!("Delete failed for user preference '{key}'.")),
-    )
+/// Sets (`Some`) or deletes (`None`) one preference inside a write job, with
+/// its audit row; returns whether anything changed. For other domains'
+/// transactions (the account PATCH writes `account_privacy`).
+pub async fn write(c: &mut Conn, tenant: &str, user_id: i64, key: &str, value: Option<&str>) -> StoreResult<bool> {
+    let (changed, action) = match value {
+        Some(value) => (store::upsert(c, user_id, key, value).await?, "preference_set"),
+        None => (store::delete(c, user_id, key).await?, "preference_deleted"),
+    };
+    if changed {
+        users::audit(c, tenant, Some(user_id), Some(user_id), action, Some(key)).await?;
+    }
+    Ok(changed)
 }
 
 /// Applies a merge patch: `null` deletes, anything else is stored in its
 /// Python string form. Every value is validated first; then all changes are
 /// written in one transaction, or none.
-pub async fn update(db: &Db, site: &Site, user: &User, patch: &Value) -> ApiResult<()> {
+pub async fn update(db: &Db, site: &Site, user: &User, patch: &Value) -> Result<(), PreferenceError> {
     let Some(patch) = patch.as_object().filter(|m| !m.is_empty()) else {
-        return Err(no_data());
+        return Err(PreferenceError::NoData);
     };
     let changes = validated_changes(site, patch)?;
-    let mut tx = db.begin().await?;
-    for (key, value) in &changes {
-        match value {
-            Some(value) => {
-                if store::upsert(&mut tx, user.id, key, value).await.map_err(|e| save_failed(key, value, e))? {
-                    audit(&mut tx, &site.tenant, Some(user.id), Some(user.id), "preference_set", Some(key)).await?;
-                }
+    let (tenant, user_id) = (site.tenant.clone(), user.id);
+    db.write(move |c| {
+        Box::pin(async move {
+            for (key, value) in &changes {
+                write(c, &tenant, user_id, key, value.as_deref()).await.map_err(|e| failure(e, key, value))?;
             }
-            None => {
-                if store::delete(&mut tx, user.id, key).await.map_err(|e| delete_failed(key, e))? {
-                    audit(&mut tx, &site.tenant, Some(user.id), Some(user.id), "preference_deleted", Some(key)).await?;
-                }
-            }
-        }
-    }
-    tx.commit().await.map_err(|e| ApiError::internal(format!("commit failed: {e}")))?;
-    Ok(())
+            Ok(())
+        })
+    })
+    .await
 }
 
-fn validated_changes(site: &Site, patch: &Map<String, Value>) -> ApiResult<Vec<(String, Option<String>)>> {
-    let mut errors = BTreeMap::new();
+/// A store failure while writing `key`, in the shape of §5: the cause stays in the log.
+fn failure(e: StoreError, key: &str, value: &Option<String>) -> PreferenceError {
+    tracing::error!(%key, error = %e, "preference write failed");
+    match value {
+        Some(value) => PreferenceError::SaveFailed { key: key.to_owned(), value: value.clone() },
+        None => PreferenceError::DeleteFailed { key: key.to_owned() },
+    }
+}
+
+fn validated_changes(
+    site: &Site,
+    patch: &Map<String, Value>,
+) -> Result<Vec<(String, Option<String>)>, PreferenceError> {
+    let mut errors = FieldErrors::new();
     let mut changes = Vec::with_capacity(patch.len());
     for (key, value) in patch {
         if value.is_null() {
@@ -112,32 +147,38 @@ fn validated_changes(site: &Site, patch: &Map<String, Value>) -> ApiResult<Vec<(
     if errors.is_empty() {
         Ok(changes)
     } else {
-        Err(ApiError::field_errors(errors))
+        Err(PreferenceError::Invalid(errors))
     }
 }
 
 /// Sets one preference (the detail route's PUT); errors are flattened.
-pub async fn set_one(db: &Db, site: &Site, user: &User, key: &str, value: &Value) -> ApiResult<()> {
+pub async fn set_one(db: &Db, site: &Site, user: &User, key: &str, value: &Value) -> Result<(), PreferenceError> {
     let value = if value.is_null() { String::new() } else { py_str(value) };
-    rules::validate(site, key, &value)
-        .map_err(|e: MessagePair| ApiError::messages(StatusCode::BAD_REQUEST, e.developer_message, e.user_message))?;
-    let mut tx = db.begin().await?;
-    if store::upsert(&mut tx, user.id, key, &value).await.map_err(|e| save_failed(key, &value, e))? {
-        audit(&mut tx, &site.tenant, Some(user.id), Some(user.id), "preference_set", Some(key)).await?;
-    }
-    tx.commit().await.map_err(|e| save_failed(key, &value, e))?;
-    Ok(())
+    rules::validate(site, key, &value).map_err(PreferenceError::InvalidValue)?;
+    let (tenant, user_id, key) = (site.tenant.clone(), user.id, key.to_owned());
+    db.write(move |c| {
+        Box::pin(async move {
+            let value = Some(value);
+            write(c, &tenant, user_id, &key, value.as_deref()).await.map_err(|e| failure(e, &key, &value))?;
+            Ok(())
+        })
+    })
+    .await
 }
 
-/// Deletes one preference; `false` when it did not exist.
-pub async fn delete_one(db: &Db, site: &Site, user: &User, key: &str) -> ApiResult<bool> {
-    let mut tx = db.begin().await?;
-    let existed = store::delete(&mut tx, user.id, key).await.map_err(|e| delete_failed(key, e))?;
+/// Deletes one preference; `NotFound` when it did not exist.
+pub async fn delete_one(db: &Db, site: &Site, user: &User, key: &str) -> Result<(), PreferenceError> {
+    let (tenant, user_id, key) = (site.tenant.clone(), user.id, key.to_owned());
+    let existed = db
+        .write(move |c| {
+            Box::pin(async move { write(c, &tenant, user_id, &key, None).await.map_err(|e| failure(e, &key, &None)) })
+        })
+        .await?;
     if existed {
-        audit(&mut tx, &site.tenant, Some(user.id), Some(user.id), "preference_deleted", Some(key)).await?;
+        Ok(())
+    } else {
+        Err(PreferenceError::NotFound)
     }
-    tx.commit().await.map_err(|e| delete_failed(key, e))?;
-    Ok(existed)
 }
 
 /// The org tag key of the e-mail opt-in.
@@ -145,15 +186,62 @@ pub const EMAIL_OPTIN_KEY: &str = "email-optin";
 
 /// Records the e-mail opt-in for `org` (§9): forced off for accounts under
 /// the site's `email_optin_minimum_age` (an unknown birth year does not block).
-pub async fn update_email_opt_in(db: &Db, site: &Site, user: &User, org: &str, opt_in: bool) -> ApiResult<bool> {
-    let year = accounts::year_of_birth(db, user.id).await?;
-    let under_age = age::is_under(year, Some(site.config.email_optin_minimum_age), false);
+pub async fn update_email_opt_in(
+    db: &Db,
+    site: &Site,
+    record: &UserRecord,
+    org: &str,
+    opt_in: bool,
+) -> Result<bool, PreferenceError> {
+    let under_age = age::is_under(record.profile.year_of_birth, Some(site.config.email_optin_minimum_age), false);
     let stored = opt_in && !under_age;
-    let mut tx = db.begin().await?;
-    store::upsert_org_tag(&mut tx, user.id, org, EMAIL_OPTIN_KEY, if stored { "True" } else { "False" }).await?;
-    audit(&mut tx, &site.tenant, Some(user.id), Some(user.id), "email_optin_set", Some(org)).await?;
-    tx.commit().await.map_err(|e| ApiError::internal(format!("commit failed: {e}")))?;
+    let (tenant, user_id, org) = (site.tenant.clone(), record.user.id, org.to_owned());
+    db.write(move |c| {
+        Box::pin(async move {
+            let value = if stored { "True" } else { "False" };
+            store::upsert_org_tag(c, user_id, &org, EMAIL_OPTIN_KEY, value).await?;
+            users::audit(c, &tenant, Some(user_id), Some(user_id), "email_optin_set", Some(&org)).await?;
+            Ok::<_, PreferenceError>(())
+        })
+    })
+    .await?;
     Ok(stored)
+}
+
+/// Records (or removes) `user_id`'s membership of `org`, which visibility
+/// policies and partner reports read.
+pub async fn set_org_membership(db: &Db, user_id: i64, org: &str, member: bool) -> StoreResult<()> {
+    let org = org.to_owned();
+    db.write(move |c| {
+        Box::pin(async move {
+            if member {
+                store::upsert_org_tag(c, user_id, &org, store::MEMBERSHIP_KEY, "True").await
+            } else {
+                store::delete_org_tag(c, user_id, &org, store::MEMBERSHIP_KEY).await
+            }
+        })
+    })
+    .await
+}
+
+/// The orgs each of `reader` and `owner` belongs to.
+pub async fn org_memberships(db: &Db, reader: i64, owner: i64) -> StoreResult<(Vec<String>, Vec<String>)> {
+    db.read(move |c| Box::pin(async move { store::org_memberships(c, reader, owner).await })).await
+}
+
+/// Every org `user_id` has a tag for, sorted (retirement snapshots them).
+pub async fn orgs_of(c: &mut Conn, user_id: i64) -> StoreResult<Vec<String>> {
+    store::orgs_of(c, user_id).await
+}
+
+/// Turns every e-mail opt-in of `user_id` off (retirement's `retire_mailings`).
+pub async fn opt_out_everywhere(c: &mut Conn, user_id: i64) -> StoreResult<()> {
+    store::set_all_org_tags(c, user_id, EMAIL_OPTIN_KEY, "False").await
+}
+
+/// Deletes every preference and org tag of `user_id` (retirement's erasure).
+pub async fn erase(c: &mut Conn, user_id: i64) -> StoreResult<()> {
+    store::erase(c, user_id).await
 }
 
 /// The organisation of a course key: `course-v1:Org+Number+Run` or `Org/Number/Run`.

@@ -1,100 +1,86 @@
-//! SQL for preferences and org tags.
+//! SQL for preferences and org tags. Reads of a user's preferences come
+//! from the user record (`users::record`).
 
-use sqlx::AnyConnection;
-
+use crate::args;
 use crate::clock::now_micros;
-use crate::store::{Db, StoreResult};
-
-/// Every preference of a user, in insertion order.
-pub async fn all(db: &Db, user_id: i64) -> StoreResult<Vec<(String, String)>> {
-    Ok(sqlx::query_as("SELECT key, value FROM preferences WHERE user_id = $1 ORDER BY id")
-        .bind(user_id)
-        .fetch_all(db.pool())
-        .await?)
-}
-
-/// One preference's value.
-pub async fn get(db: &Db, user_id: i64, key: &str) -> StoreResult<Option<String>> {
-    let row: Option<(String,)> = sqlx::query_as("SELECT value FROM preferences WHERE user_id = $1 AND key = $2")
-        .bind(user_id)
-        .bind(key)
-        .fetch_optional(db.pool())
-        .await?;
-    Ok(row.map(|r| r.0))
-}
+use crate::store::{Conn, StoreResult};
 
 /// Sets a preference; returns whether anything changed (an equal value is skipped).
-pub async fn upsert(conn: &mut AnyConnection, user_id: i64, key: &str, value: &str) -> StoreResult<bool> {
-    let result = sqlx::query(
-        "INSERT INTO preferences (user_id, key, value) VALUES ($1, $2, $3) \
-         ON CONFLICT (user_id, key) DO UPDATE SET value = excluded.value \
-         WHERE preferences.value <> excluded.value",
-    )
-    .bind(user_id)
-    .bind(key)
-    .bind(value)
-    .execute(&mut *conn)
-    .await?;
-    Ok(result.rows_affected() > 0)
+pub async fn upsert(c: &mut Conn, user_id: i64, key: &str, value: &str) -> StoreResult<bool> {
+    let changed = c
+        .execute(
+            "INSERT INTO preferences (user_id, key, value) VALUES ($1, $2, $3) \
+             ON CONFLICT (user_id, key) DO UPDATE SET value = excluded.value \
+             WHERE preferences.value <> excluded.value",
+            args![user_id, key, value],
+        )
+        .await?;
+    c.touch(user_id);
+    Ok(changed > 0)
 }
 
 /// Deletes a preference; returns whether it existed.
-pub async fn delete(conn: &mut AnyConnection, user_id: i64, key: &str) -> StoreResult<bool> {
-    let result = sqlx::query("DELETE FROM preferences WHERE user_id = $1 AND key = $2")
-        .bind(user_id)
-        .bind(key)
-        .execute(&mut *conn)
-        .await?;
-    Ok(result.rows_affected() > 0)
+pub async fn delete(c: &mut Conn, user_id: i64, key: &str) -> StoreResult<bool> {
+    let changed = c.execute("DELETE FROM preferences WHERE user_id = $1 AND key = $2", args![user_id, key]).await?;
+    c.touch(user_id);
+    Ok(changed > 0)
 }
 
 /// The org tag key trusted services record memberships under.
 pub const MEMBERSHIP_KEY: &str = "membership";
 
 /// The orgs each of `reader` and `owner` belongs to, by name, in one query.
-pub async fn org_memberships(db: &Db, reader: i64, owner: i64) -> StoreResult<(Vec<String>, Vec<String>)> {
-    let rows: Vec<(i64, String)> =
-        sqlx::query_as("SELECT user_id, org FROM org_tags WHERE user_id IN ($1, $2) AND key = $3 ORDER BY org")
-            .bind(reader)
-            .bind(owner)
-            .bind(MEMBERSHIP_KEY)
-            .fetch_all(db.pool())
-            .await?;
-    let of = |id: i64| rows.iter().filter(|(user, _)| *user == id).map(|(_, org)| org.clone()).collect();
+pub async fn org_memberships(c: &mut Conn, reader: i64, owner: i64) -> StoreResult<(Vec<String>, Vec<String>)> {
+    let rows: Vec<(i64, String)> = c
+        .fetch_all(
+            "SELECT user_id, org FROM org_tags WHERE user_id IN ($1, $2) AND key = $3",
+            args![reader, owner, MEMBERSHIP_KEY],
+        )
+        .await?;
+    let of = |id: i64| {
+        let mut orgs: Vec<String> = rows.iter().filter(|(user, _)| *user == id).map(|(_, org)| org.clone()).collect();
+        orgs.sort();
+        orgs
+    };
     Ok((of(reader), of(owner)))
 }
 
 /// Sets the org tag `(user, org, key)`.
-pub async fn upsert_org_tag(
-    conn: &mut AnyConnection,
-    user_id: i64,
-    org: &str,
-    key: &str,
-    value: &str,
-) -> StoreResult<()> {
-    let now = now_micros();
-    sqlx::query(
+pub async fn upsert_org_tag(c: &mut Conn, user_id: i64, org: &str, key: &str, value: &str) -> StoreResult<()> {
+    c.execute(
         "INSERT INTO org_tags (user_id, org, key, value, created, modified) VALUES ($1, $2, $3, $4, $5, $5) \
          ON CONFLICT (user_id, org, key) DO UPDATE SET value = excluded.value, modified = excluded.modified",
+        args![user_id, org, key, value, now_micros()],
     )
-    .bind(user_id)
-    .bind(org)
-    .bind(key)
-    .bind(value)
-    .bind(now)
-    .execute(&mut *conn)
     .await?;
     Ok(())
 }
 
-/// The value of org tag `(user, org, key)`.
-pub async fn org_tag(db: &Db, user_id: i64, org: &str, key: &str) -> StoreResult<Option<String>> {
-    let row: Option<(String,)> =
-        sqlx::query_as("SELECT value FROM org_tags WHERE user_id = $1 AND org = $2 AND key = $3")
-            .bind(user_id)
-            .bind(org)
-            .bind(key)
-            .fetch_optional(db.pool())
-            .await?;
-    Ok(row.map(|r| r.0))
+/// Removes the org tag `(user, org, key)`.
+pub async fn delete_org_tag(c: &mut Conn, user_id: i64, org: &str, key: &str) -> StoreResult<()> {
+    c.execute("DELETE FROM org_tags WHERE user_id = $1 AND org = $2 AND key = $3", args![user_id, org, key]).await?;
+    Ok(())
+}
+
+/// Every org `user_id` has a tag for, sorted.
+pub async fn orgs_of(c: &mut Conn, user_id: i64) -> StoreResult<Vec<String>> {
+    let rows: Vec<(String,)> =
+        c.fetch_all("SELECT DISTINCT org FROM org_tags WHERE user_id = $1", args![user_id]).await?;
+    let mut orgs: Vec<String> = rows.into_iter().map(|r| r.0).collect();
+    orgs.sort();
+    Ok(orgs)
+}
+
+/// Sets every tag `key` of `user_id` to `value`.
+pub async fn set_all_org_tags(c: &mut Conn, user_id: i64, key: &str, value: &str) -> StoreResult<()> {
+    c.execute("UPDATE org_tags SET value = $1 WHERE user_id = $2 AND key = $3", args![value, user_id, key]).await?;
+    Ok(())
+}
+
+/// Deletes every preference and org tag of `user_id`.
+pub async fn erase(c: &mut Conn, user_id: i64) -> StoreResult<()> {
+    c.execute("DELETE FROM preferences WHERE user_id = $1", args![user_id]).await?;
+    c.execute("DELETE FROM org_tags WHERE user_id = $1", args![user_id]).await?;
+    c.touch(user_id);
+    Ok(())
 }

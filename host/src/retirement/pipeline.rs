@@ -1,37 +1,30 @@
 //! The retirement driver's read and move endpoints (retirement.md §5.1–5.4):
 //! the queue, rows by state and date, one learner's status, and moves.
 
-use axum::http::StatusCode;
+use std::sync::Arc;
+
 use chrono::NaiveDate;
 use serde_json::{json, Value};
 
-use super::identifiers::retired_username;
 use super::status::{self, StatusRow, SELECT_STATUS};
-use crate::accounts::store::User;
+use super::{bad_request, RetirementError};
+use crate::args;
 use crate::clock::now_micros;
-use crate::http::error::{ApiError, ApiResult};
 use crate::pyrepr::{py_repr, py_str};
 use crate::sites::Site;
-use crate::store::{Db, StoreError};
+use crate::store::{Db, Param};
+use crate::users::retired::retired_username;
+use crate::users::types::username_key;
+use crate::users::User;
 
 const DAY_MICROS: i64 = 86_400 * 1_000_000;
 
-/// A 400 whose body is one JSON string, as the retirement routes answer.
-pub fn bad_request(text: impl Into<String>) -> ApiError {
-    ApiError::json_string(StatusCode::BAD_REQUEST, text)
-}
-
-/// 404 `{"message": "The user was not specified."}`.
-pub fn user_not_specified() -> ApiError {
-    ApiError::json(StatusCode::NOT_FOUND, json!({"message": "The user was not specified."}))
-}
-
 /// The retirement permission (§4): superusers and the site's service worker.
-pub fn check_retire_permission(site: &Site, user: &User) -> ApiResult<()> {
+pub fn check_retire_permission(site: &Site, user: &User) -> Result<(), RetirementError> {
     if user.is_superuser || user.username == site.config.retirement.service_username {
         Ok(())
     } else {
-        Err(ApiError::permission_denied())
+        Err(RetirementError::PermissionDenied)
     }
 }
 
@@ -40,28 +33,16 @@ fn parse_int(value: &str) -> Option<i64> {
 }
 
 /// `GET retirement_queue/` (§5.1).
-pub async fn queue(db: &Db, site: &Site, query: &[(String, String)]) -> ApiResult<Value> {
+pub async fn queue(db: &Db, site: &Site, query: &[(String, String)]) -> Result<Value, RetirementError> {
     let get = |k: &str| query.iter().rev().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
     let cool_off = get("cool_off_days").ok_or_else(|| bad_request("Missing required parameter: 'cool_off_days'"))?;
     let cool_off = parse_int(cool_off).ok_or_else(|| bad_request("Invalid cool_off_days, should be integer."))?;
     if cool_off < 0 {
         return Err(bad_request("Invalid argument for cool_off_days, must be greater than 0."));
     }
-    let requested: Vec<&str> = query.iter().filter(|(k, _)| k == "states").map(|(_, v)| v.as_str()).collect();
+    let requested: Vec<String> = query.iter().filter(|(k, _)| k == "states").map(|(_, v)| v.clone()).collect();
     if requested.is_empty() {
         return Err(bad_request("Param \"states\" required with at least one state."));
-    }
-    let mut conn = db.pool().acquire().await.map_err(StoreError::from)?;
-    let known = status::states(&mut conn, &site.tenant).await?;
-    let found: Vec<&status::State> = known.iter().filter(|s| requested.contains(&s.name.as_str())).collect();
-    if found.len() != requested.len() {
-        let requested_list = Value::from(requested.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>());
-        let found_list = Value::from(found.iter().map(|s| s.name.clone()).collect::<Vec<_>>());
-        return Err(bad_request(format!(
-            "Unknown state. Requested: {} Found: {}",
-            py_repr(&requested_list),
-            py_repr(&found_list)
-        )));
     }
     let limit = match get("limit").filter(|l| !l.is_empty()) {
         None => None,
@@ -70,18 +51,38 @@ pub async fn queue(db: &Db, site: &Site, query: &[(String, String)]) -> ApiResul
             _ => return Err(bad_request(format!("Limit could not be parsed: {l}, please ensure this is an integer"))),
         },
     };
-    let ids: Vec<String> = found.iter().map(|s| s.id.to_string()).collect();
-    let sql = format!(
-        "{SELECT_STATUS} WHERE u.tenant = $1 AND s.current_state_id IN ({}) AND s.created < $2 ORDER BY s.id",
-        ids.join(", ")
-    );
+    let tenant = site.tenant.clone();
     let before = now_micros() - cool_off.saturating_mul(DAY_MICROS);
-    let mut rows: Vec<StatusRow> =
-        sqlx::query_as(&sql).bind(&site.tenant).bind(before).fetch_all(&mut *conn).await.map_err(StoreError::from)?;
-    if let Some(limit) = limit {
-        rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-    }
-    Ok(Value::Array(rows.iter().map(StatusRow::to_json).collect()))
+    db.read(move |c| {
+        Box::pin(async move {
+            let known = status::states(c, &tenant).await?;
+            let found: Vec<&status::State> = known.iter().filter(|s| requested.contains(&s.name)).collect();
+            if found.len() != requested.len() {
+                let requested_list = Value::from(requested.clone());
+                let found_list = Value::from(found.iter().map(|s| s.name.clone()).collect::<Vec<_>>());
+                return Err(bad_request(format!(
+                    "Unknown state. Requested: {} Found: {}",
+                    py_repr(&requested_list),
+                    py_repr(&found_list)
+                )));
+            }
+            let ids = Value::from(found.iter().map(|s| s.id).collect::<Vec<_>>()).to_string();
+            let in_ids = match c.backend() {
+                crate::store::Backend::Sqlite => "(SELECT value FROM json_each($3))",
+                crate::store::Backend::Postgres => "(SELECT jsonb_array_elements_text($3::jsonb)::bigint)",
+            };
+            let sql = format!(
+                "{SELECT_STATUS} WHERE u.tenant = $1 AND s.current_state_id IN {in_ids} AND s.created < $2 \
+                 ORDER BY s.id LIMIT $4"
+            );
+            let limit = limit.unwrap_or(i64::MAX);
+            let rows: Vec<StatusRow> = c
+                .fetch_all(&sql, &[Param::from(tenant.as_str()), before.into(), Param::from(&ids), limit.into()])
+                .await?;
+            Ok(Value::Array(rows.iter().map(StatusRow::to_json).collect()))
+        })
+    })
+    .await
 }
 
 /// The ways a regex alternation can match at the start of `s`, in the order
@@ -140,7 +141,7 @@ fn midnight_micros(date: NaiveDate) -> i64 {
 }
 
 /// `GET retirements_by_status_and_date/` (§5.2).
-pub async fn by_status_and_date(db: &Db, site: &Site, query: &[(String, String)]) -> ApiResult<Value> {
+pub async fn by_status_and_date(db: &Db, site: &Site, query: &[(String, String)]) -> Result<Value, RetirementError> {
     let get = |k: &str| query.iter().rev().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
     let mut dates = Vec::with_capacity(2);
     for key in ["start_date", "end_date"] {
@@ -152,66 +153,71 @@ pub async fn by_status_and_date(db: &Db, site: &Site, query: &[(String, String)]
     if start > today || end > today || start > end {
         return Err(bad_request("Dates must be today or earlier, and start must be earlier than end."));
     }
-    let state = get("state").ok_or_else(|| bad_request("Missing required parameter: 'state'"))?;
-    let mut conn = db.pool().acquire().await.map_err(StoreError::from)?;
-    let states = status::states(&mut conn, &site.tenant).await?;
-    let state = states.iter().find(|s| s.name == state).ok_or_else(|| bad_request("Unknown retirement state."))?;
-    let sql = format!(
-        "{SELECT_STATUS} WHERE u.tenant = $1 AND s.current_state_id = $2 AND s.created >= $3 AND s.created < $4 \
-         ORDER BY s.id"
-    );
-    let rows: Vec<StatusRow> = sqlx::query_as(&sql)
-        .bind(&site.tenant)
-        .bind(state.id)
-        .bind(midnight_micros(start))
-        .bind(midnight_micros(end) + DAY_MICROS)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(StoreError::from)?;
-    Ok(Value::Array(rows.iter().map(StatusRow::to_json).collect()))
+    let state = get("state").ok_or_else(|| bad_request("Missing required parameter: 'state'"))?.to_owned();
+    let tenant = site.tenant.clone();
+    db.read(move |c| {
+        Box::pin(async move {
+            let states = status::states(c, &tenant).await?;
+            let state =
+                states.iter().find(|s| s.name == state).ok_or_else(|| bad_request("Unknown retirement state."))?;
+            let sql = format!(
+                "{SELECT_STATUS} WHERE u.tenant = $1 AND s.current_state_id = $2 AND s.created >= $3 \
+                 AND s.created < $4 ORDER BY s.id"
+            );
+            let rows: Vec<StatusRow> = c
+                .fetch_all(&sql, args![&tenant, state.id, midnight_micros(start), midnight_micros(end) + DAY_MICROS])
+                .await?;
+            Ok(Value::Array(rows.iter().map(StatusRow::to_json).collect()))
+        })
+    })
+    .await
 }
 
 /// `GET {username}/retirement_status/` (§5.3): by original or retired username.
-pub async fn status_of(db: &Db, site: &Site, username: &str) -> ApiResult<Value> {
-    let config = &site.config.retirement;
-    let mut candidates = vec![username.to_owned()];
-    candidates.extend(config.salts.iter().map(|salt| retired_username(config, username, salt)));
-    let mut conn = db.pool().acquire().await.map_err(StoreError::from)?;
-    let mut users: Vec<(i64, String)> = Vec::new();
-    for name in &candidates {
-        let row: Option<(i64, String)> =
-            sqlx::query_as("SELECT id, username FROM users WHERE tenant = $1 AND username = $2")
-                .bind(&site.tenant)
-                .bind(name)
-                .fetch_optional(&mut *conn)
-                .await
-                .map_err(StoreError::from)?;
-        if let Some(row) = row {
-            if !users.iter().any(|u| u.0 == row.0) {
-                users.push(row);
+pub async fn status_of(db: &Db, site: &Arc<Site>, username: &str) -> Result<Value, RetirementError> {
+    let (site, username) = (Arc::clone(site), username.to_owned());
+    db.read(move |c| {
+        Box::pin(async move {
+            let config = &site.config.retirement;
+            let mut candidates = vec![username.clone()];
+            candidates.extend(config.salts.iter().map(|salt| retired_username(config, &username, salt)));
+            let mut users: Vec<(i64, String)> = Vec::new();
+            for name in &candidates {
+                let row: Option<(i64, String)> = c
+                    .fetch_optional(
+                        "SELECT id, username FROM users WHERE tenant = $1 AND username_key = $2 AND username = $3",
+                        args![&site.tenant, &username_key(name), name],
+                    )
+                    .await?;
+                if let Some(row) = row {
+                    if !users.iter().any(|u| u.0 == row.0) {
+                        users.push(row);
+                    }
+                }
             }
-        }
-    }
-    let is_retired = |name: &str| name != username;
-    let current_salt_form = config.salts.last().map(|salt| retired_username(config, username, salt));
-    let chosen = match users.as_slice() {
-        [] => None,
-        [one] => Some(one.0),
-        [a, b] => {
-            let exact = [a, b].into_iter().find(|u| u.1 == username);
-            let retired = [a, b].into_iter().find(|u| is_retired(&u.1));
-            // The exact match wins unless it is itself retired; then the retired one.
-            exact.or(retired).map(|u| u.0)
-        }
-        many => many
-            .iter()
-            .find(|u| u.1 == username)
-            .or_else(|| many.iter().find(|u| Some(&u.1) == current_salt_form.as_ref()))
-            .map(|u| u.0),
-    };
-    let Some(user_id) = chosen else { return Err(ApiError::not_found()) };
-    let row = status::by_user_id(&mut conn, user_id).await?.ok_or_else(ApiError::not_found)?;
-    Ok(row.to_json())
+            let is_retired = |name: &str| name != username;
+            let current_salt_form = config.salts.last().map(|salt| retired_username(config, &username, salt));
+            let chosen = match users.as_slice() {
+                [] => None,
+                [one] => Some(one.0),
+                [a, b] => {
+                    let exact = [a, b].into_iter().find(|u| u.1 == username);
+                    let retired = [a, b].into_iter().find(|u| is_retired(&u.1));
+                    // The exact match wins unless it is itself retired; then the retired one.
+                    exact.or(retired).map(|u| u.0)
+                }
+                many => many
+                    .iter()
+                    .find(|u| u.1 == username)
+                    .or_else(|| many.iter().find(|u| Some(&u.1) == current_salt_form.as_ref()))
+                    .map(|u| u.0),
+            };
+            let Some(user_id) = chosen else { return Err(RetirementError::NotFound) };
+            let row = status::by_user_id(c, user_id).await?.ok_or(RetirementError::NotFound)?;
+            Ok(row.to_json())
+        })
+    })
+    .await
 }
 
 /// Python truthiness of a JSON value.
@@ -227,63 +233,64 @@ fn truthy(value: &Value) -> bool {
 }
 
 /// The `username` of an action body, or the "not specified" 404.
-pub fn body_username(body: &Value) -> ApiResult<String> {
+pub fn body_username(body: &Value) -> Result<String, RetirementError> {
     match body.get("username") {
         Some(v) if truthy(v) => Ok(py_str(v)),
-        _ => Err(user_not_specified()),
+        _ => Err(RetirementError::UserNotSpecified),
     }
 }
 
 /// `PATCH update_retirement_status/` (§5.4).
-pub async fn update_status(db: &Db, site: &Site, body: &Value) -> ApiResult<()> {
-    let Some(map) = body.as_object() else {
+pub async fn update_status(db: &Db, site: &Site, body: Value) -> Result<(), RetirementError> {
+    let Some(map) = body.as_object().cloned() else {
         return Err(bad_request("RetirementStatus: Required key username missing from update"));
     };
-    let username = body_username(body)?;
-    let mut tx = db.begin().await?;
-    let row = status::by_original_username(&mut tx, &site.tenant, &username).await?.ok_or_else(ApiError::not_found)?;
-    for key in ["username", "new_state", "response"] {
-        if !map.contains_key(key) {
-            return Err(bad_request(format!("RetirementStatus: Required key {key} missing from update")));
-        }
-    }
-    if let Some(key) = map.keys().find(|k| !["username", "new_state", "response", "force"].contains(&k.as_str())) {
-        return Err(bad_request(format!("RetirementStatus: Unknown key {key} in update")));
-    }
-    let force = map.get("force").is_some_and(truthy);
-    let new_state_name = py_str(&map["new_state"]);
-    let states = status::states(&mut tx, &site.tenant).await?;
-    let target = states
-        .iter()
-        .find(|s| map["new_state"].is_string() && s.name == new_state_name)
-        .filter(|s| force || s.order > row.current.order)
-        .ok_or_else(|| {
-            bad_request(format!(
-                "{new_state_name} does not exist or is an eariler state than current state {} (step {})",
-                row.current.name, row.current.order
-            ))
-        })?;
-    let entry = format!(
-        "\n Moved from {} (step {}) to {} (step {}):\n{}\n",
-        row.current.name,
-        row.current.order,
-        target.name,
-        target.order,
-        py_str(&map["response"])
-    );
-    sqlx::query(
-        "UPDATE retirement_status SET last_state_id = current_state_id, current_state_id = $1, \
-         responses = responses || $2, modified = $3 WHERE id = $4",
-    )
-    .bind(target.id)
-    .bind(entry)
-    .bind(now_micros())
-    .bind(row.id)
-    .execute(&mut *tx)
+    let username = body_username(&body)?;
+    let tenant = site.tenant.clone();
+    db.write(move |c| {
+        Box::pin(async move {
+            let row = status::by_original_username(c, &tenant, &username).await?.ok_or(RetirementError::NotFound)?;
+            for key in ["username", "new_state", "response"] {
+                if !map.contains_key(key) {
+                    return Err(bad_request(format!("RetirementStatus: Required key {key} missing from update")));
+                }
+            }
+            if let Some(key) =
+                map.keys().find(|k| !["username", "new_state", "response", "force"].contains(&k.as_str()))
+            {
+                return Err(bad_request(format!("RetirementStatus: Unknown key {key} in update")));
+            }
+            let force = map.get("force").is_some_and(truthy);
+            let new_state_name = py_str(&map["new_state"]);
+            let states = status::states(c, &tenant).await?;
+            let target = states
+                .iter()
+                .find(|s| map["new_state"].is_string() && s.name == new_state_name)
+                .filter(|s| force || s.order > row.current.order)
+                .ok_or_else(|| {
+                    bad_request(format!(
+                        "{new_state_name} does not exist or is an eariler state than current state {} (step {})",
+                        row.current.name, row.current.order
+                    ))
+                })?;
+            let entry = format!(
+                "\n Moved from {} (step {}) to {} (step {}):\n{}\n",
+                row.current.name,
+                row.current.order,
+                target.name,
+                target.order,
+                py_str(&map["response"])
+            );
+            c.execute(
+                "UPDATE retirement_status SET last_state_id = current_state_id, current_state_id = $1, \
+                 responses = responses || $2, modified = $3 WHERE id = $4",
+                args![target.id, &entry, now_micros(), row.id],
+            )
+            .await?;
+            Ok(())
+        })
+    })
     .await
-    .map_err(StoreError::from)?;
-    tx.commit().await.map_err(StoreError::from)?;
-    Ok(())
 }
 
 #[cfg(test)]

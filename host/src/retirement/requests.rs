@@ -1,13 +1,17 @@
 //! Creating a retirement request (retirement.md §1.2–1.3): the status row in
-//! PENDING with the retired identifiers, and the permanent request marker.
+//! PENDING with the retired identifiers, and the permanent request marker;
+//! and self-service deletion (accounts.md §11), which queues one.
 
-use sqlx::AnyConnection;
-
-use super::identifiers::{retired_email, retired_username};
-use crate::accounts::store::User;
+use crate::accounts::deactivation;
+use crate::args;
 use crate::clock::now_micros;
+use crate::mail::{self, Message};
+use crate::preferences::service as preferences;
 use crate::sites::Site;
-use crate::store::StoreError;
+use crate::store::{Conn, Db, StoreError};
+use crate::users::retired::{retired_email, retired_username};
+use crate::users::store::audit;
+use crate::users::User;
 
 /// Why a retirement request could not be created.
 #[derive(Debug, thiserror::Error)]
@@ -18,14 +22,10 @@ pub enum CreateRetirementError {
     StatusExists(String),
     #[error("User {0} already has a retirement request row!")]
     RequestExists(String),
+    #[error("the deletion notice could not be sent: {0}")]
+    Mail(String),
     #[error(transparent)]
     Store(#[from] StoreError),
-}
-
-impl From<sqlx::Error> for CreateRetirementError {
-    fn from(e: sqlx::Error) -> Self {
-        CreateRetirementError::Store(e.into())
-    }
 }
 
 /// The retired identifiers a new status row gets.
@@ -35,93 +35,111 @@ pub struct RetiredIdentifiers {
     pub email: String,
 }
 
-/// Creates the status and request rows for `user` inside `conn`'s transaction.
-/// Returns the retired e-mail address the account now carries.
+/// Creates the status and request rows for `user` inside `c`'s transaction.
+/// Returns the retired identifiers the account will carry.
 pub async fn create(
-    conn: &mut AnyConnection,
+    c: &mut Conn,
     site: &Site,
     user: &User,
     original_name: &str,
 ) -> Result<RetiredIdentifiers, CreateRetirementError> {
-    let pending: Option<(i64,)> =
-        sqlx::query_as("SELECT id FROM retirement_states WHERE tenant = $1 ORDER BY state_execution_order LIMIT 1")
-            .bind(&site.tenant)
-            .fetch_optional(&mut *conn)
-            .await?;
-    let Some((pending_id,)) = pending else { return Err(CreateRetirementError::NoStates) };
-    let exists: Option<(i64,)> = sqlx::query_as("SELECT id FROM retirement_status WHERE user_id = $1")
-        .bind(user.id)
-        .fetch_optional(&mut *conn)
+    let pending: Option<(i64,)> = c
+        .fetch_optional(
+            "SELECT id FROM retirement_states WHERE tenant = $1 ORDER BY state_execution_order LIMIT 1",
+            args![&site.tenant],
+        )
         .await?;
+    let Some((pending_id,)) = pending else { return Err(CreateRetirementError::NoStates) };
+    let exists: Option<(i64,)> =
+        c.fetch_optional("SELECT id FROM retirement_status WHERE user_id = $1", args![user.id]).await?;
     if exists.is_some() {
         return Err(CreateRetirementError::StatusExists(user.username.clone()));
     }
-    let request: Option<(i64,)> = sqlx::query_as("SELECT id FROM retirement_requests WHERE user_id = $1")
-        .bind(user.id)
-        .fetch_optional(&mut *conn)
-        .await?;
+    let request: Option<(i64,)> =
+        c.fetch_optional("SELECT id FROM retirement_requests WHERE user_id = $1", args![user.id]).await?;
     if request.is_some() {
         return Err(CreateRetirementError::RequestExists(user.username.clone()));
     }
-    let identifiers = retired_identifiers(conn, site, user).await?;
-    let orgs: Vec<(String,)> = sqlx::query_as("SELECT DISTINCT org FROM org_tags WHERE user_id = $1 ORDER BY org")
-        .bind(user.id)
-        .fetch_all(&mut *conn)
-        .await?;
-    let orgs = serde_json::Value::from(orgs.into_iter().map(|o| o.0).collect::<Vec<_>>()).to_string();
+    let identifiers = retired_identifiers(c, site, user).await?;
+    let orgs = serde_json::Value::from(preferences::orgs_of(c, user.id).await?).to_string();
     let now = now_micros();
-    sqlx::query(
+    c.execute(
         "INSERT INTO retirement_status (user_id, original_username, original_email, original_name, retired_username, \
          retired_email, current_state_id, last_state_id, responses, orgs, created, modified) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $10, $10)",
+        args![
+            user.id,
+            &user.username,
+            &user.email,
+            original_name,
+            &identifiers.username,
+            &identifiers.email,
+            pending_id,
+            "Created in state PENDING (step 1) by create_retirement",
+            &orgs,
+            now
+        ],
     )
-    .bind(user.id)
-    .bind(&user.username)
-    .bind(&user.email)
-    .bind(original_name)
-    .bind(&identifiers.username)
-    .bind(&identifiers.email)
-    .bind(pending_id)
-    .bind("Created in state PENDING (step 1) by create_retirement")
-    .bind(orgs)
-    .bind(now)
-    .execute(&mut *conn)
     .await?;
-    sqlx::query("INSERT INTO retirement_requests (user_id, created, modified) VALUES ($1, $2, $2)")
-        .bind(user.id)
-        .bind(now)
-        .execute(&mut *conn)
+    c.execute("INSERT INTO retirement_requests (user_id, created, modified) VALUES ($1, $2, $2)", args![user.id, now])
         .await?;
     Ok(identifiers)
 }
 
 /// Retired identifiers under the current (last) salt, reusing those of an
 /// earlier status row for the same original value (§2 reuse rule).
-async fn retired_identifiers(
-    conn: &mut AnyConnection,
-    site: &Site,
-    user: &User,
-) -> Result<RetiredIdentifiers, CreateRetirementError> {
+async fn retired_identifiers(c: &mut Conn, site: &Site, user: &User) -> Result<RetiredIdentifiers, StoreError> {
     let config = &site.config.retirement;
     let salt = config.salts.last().map(String::as_str).unwrap_or("");
-    let reuse_username: Option<(String,)> = sqlx::query_as(
-        "SELECT s.retired_username FROM retirement_status s JOIN users u ON u.id = s.user_id \
-         WHERE u.tenant = $1 AND s.original_username = $2 ORDER BY s.modified DESC LIMIT 1",
-    )
-    .bind(&site.tenant)
-    .bind(&user.username)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let reuse_email: Option<(String,)> = sqlx::query_as(
-        "SELECT s.retired_email FROM retirement_status s JOIN users u ON u.id = s.user_id \
-         WHERE u.tenant = $1 AND s.original_email = $2 ORDER BY s.modified DESC LIMIT 1",
-    )
-    .bind(&site.tenant)
-    .bind(&user.email)
-    .fetch_optional(&mut *conn)
-    .await?;
+    let reuse_username: Option<(String,)> = c
+        .fetch_optional(
+            "SELECT s.retired_username FROM retirement_status s JOIN users u ON u.id = s.user_id \
+             WHERE s.original_username = $2 AND u.tenant = $1 ORDER BY s.modified DESC LIMIT 1",
+            args![&site.tenant, &user.username],
+        )
+        .await?;
+    let reuse_email: Option<(String,)> = c
+        .fetch_optional(
+            "SELECT s.retired_email FROM retirement_status s JOIN users u ON u.id = s.user_id \
+             WHERE s.original_email = $2 AND u.tenant = $1 ORDER BY s.modified DESC LIMIT 1",
+            args![&site.tenant, &user.email],
+        )
+        .await?;
     Ok(RetiredIdentifiers {
         username: reuse_username.map(|r| r.0).unwrap_or_else(|| retired_username(config, &user.username, salt)),
         email: reuse_email.map(|r| r.0).unwrap_or_else(|| retired_email(config, &user.email, salt)),
     })
+}
+
+/// Self-service deletion after the password check (accounts.md §11 step 4),
+/// in one transaction: queue the retirement, strip the account (retired
+/// e-mail, unusable password, tokens revoked, pending changes and recovery
+/// address gone), and mail a notice to the original address.
+pub async fn request_deletion(
+    db: &Db,
+    site: &std::sync::Arc<Site>,
+    user: &User,
+    name: &str,
+) -> Result<(), CreateRetirementError> {
+    let (site, user, name) = (std::sync::Arc::clone(site), user.clone(), name.to_owned());
+    db.write(move |c| {
+        Box::pin(async move {
+            let retired = create(c, &site, &user, &name).await?;
+            deactivation::strip_for_deletion(c, user.id, &retired.email).await?;
+            let body = format!(
+                "We received a request to delete your {} account. It has been deactivated and will be erased.",
+                site.config.platform_name
+            );
+            let notice = Message {
+                user_id: Some(user.id),
+                to: &user.email,
+                subject: "Your account is being deleted",
+                body: &body,
+            };
+            mail::send(c, &site, &notice).await.map_err(|e| CreateRetirementError::Mail(e.to_string()))?;
+            audit(c, &site.tenant, Some(user.id), Some(user.id), "account_deletion_requested", None).await?;
+            Ok(())
+        })
+    })
+    .await
 }

@@ -1,6 +1,8 @@
 //! HTTP routes of the retirement API (retirement.md §5) and its admin
 //! extensions (org tags, partner-report reset).
 
+use std::sync::Arc;
+
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, patch, post, put};
@@ -9,15 +11,39 @@ use serde_json::{json, Value};
 
 use super::actions::{self, CAN_CANCEL_RETIREMENT};
 use super::pipeline::{self, check_retire_permission};
-use crate::accounts::deactivation::has_permission;
-use crate::accounts::store as accounts;
+use super::requests::{self, CreateRetirementError};
+use super::RetirementError;
+use crate::accounts::deactivation;
 use crate::app::AppState;
-use crate::auth::Authenticated;
+use crate::auth::Scheme;
+use crate::http::auth::Authenticated;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::json::{RawBody, JSON};
 use crate::http::middleware::check_username_segment;
 use crate::http::site::CurrentSite;
-use crate::store::StoreError;
+use crate::preferences::service as preferences;
+use crate::sites::Site;
+use crate::users::{self, UserRecord};
+
+impl From<RetirementError> for ApiError {
+    fn from(e: RetirementError) -> Self {
+        match e {
+            RetirementError::BadRequest(text) => ApiError::json_string(StatusCode::BAD_REQUEST, text),
+            RetirementError::UserNotSpecified => {
+                ApiError::json(StatusCode::NOT_FOUND, json!({"message": "The user was not specified."}))
+            }
+            RetirementError::NotFound => ApiError::not_found(),
+            RetirementError::Cancel(text) => ApiError::json(StatusCode::BAD_REQUEST, json!({ "message": text })),
+            RetirementError::PermissionDenied => ApiError::permission_denied(),
+            // Open edX answers unexpected failures of these routes with a bare
+            // JSON string; the cause stays in the log.
+            RetirementError::Store(e) => {
+                tracing::error!(error = %e, "retirement action failed");
+                ApiError::json_string(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error.")
+            }
+        }
+    }
+}
 
 const BASE: &str = "/api/user/v1/accounts";
 
@@ -35,6 +61,7 @@ pub fn router() -> Router<AppState> {
         .route(&format!("{BASE}/retirement_partner_report_cleanup/"), post(partner_report_cleanup))
         .route(&format!("{BASE}/retirement_cleanup/"), post(retirement_cleanup))
         .route(&format!("{BASE}/cancel_retirement/"), post(cancel))
+        .route(&format!("{BASE}/deactivate_logout/"), post(deactivate_logout))
         .merge(without_slash())
         .route("/admin/v1/retirement/partner_reporting/reset", post(reset_partner_reporting))
         .route("/admin/v1/users/{username}/orgs/{org}", put(add_org).delete(remove_org))
@@ -66,7 +93,7 @@ async fn queue(
     auth: Authenticated,
     Query(q): QueryList,
 ) -> ApiResult<Json<Value>> {
-    check_retire_permission(&site, &auth.user)?;
+    check_retire_permission(&site, auth.user())?;
     Ok(Json(pipeline::queue(&s.db, &site, &q).await?))
 }
 
@@ -76,7 +103,7 @@ async fn by_status_and_date(
     auth: Authenticated,
     Query(q): QueryList,
 ) -> ApiResult<Json<Value>> {
-    check_retire_permission(&site, &auth.user)?;
+    check_retire_permission(&site, auth.user())?;
     Ok(Json(pipeline::by_status_and_date(&s.db, &site, &q).await?))
 }
 
@@ -86,7 +113,7 @@ async fn status_of(
     auth: Authenticated,
     Path(username): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    check_retire_permission(&site, &auth.user)?;
+    check_retire_permission(&site, auth.user())?;
     check_username_segment(&username)?;
     Ok(Json(pipeline::status_of(&s.db, &site, &username).await?))
 }
@@ -95,7 +122,7 @@ async fn status_of(
 /// before the body is parsed (§4), then the JSON body (absent body = `{}`).
 struct WorkerAction {
     db: crate::store::Db,
-    site: std::sync::Arc<crate::sites::Site>,
+    site: Arc<Site>,
     body: Value,
 }
 
@@ -107,7 +134,7 @@ impl axum::extract::FromRequest<AppState> for WorkerAction {
         let (mut parts, body) = req.into_parts();
         let CurrentSite(site) = CurrentSite::from_request_parts(&mut parts, state).await?;
         let auth = Authenticated::from_request_parts(&mut parts, state).await?;
-        check_retire_permission(&site, &auth.user)?;
+        check_retire_permission(&site, auth.user())?;
         let raw = <RawBody as axum::extract::FromRequest<AppState>>::from_request(
             axum::extract::Request::from_parts(parts, body),
             state,
@@ -127,23 +154,23 @@ fn json_body(body: &RawBody) -> ApiResult<Value> {
 }
 
 async fn update_status(w: WorkerAction) -> ApiResult<StatusCode> {
-    pipeline::update_status(&w.db, &w.site, &w.body).await.map(|()| StatusCode::NO_CONTENT)
+    Ok(pipeline::update_status(&w.db, &w.site, w.body).await.map(|()| StatusCode::NO_CONTENT)?)
 }
 
 async fn retire_misc(w: WorkerAction) -> ApiResult<StatusCode> {
-    actions::retire_misc(&w.db, &w.site, &w.body).await.map(|()| StatusCode::NO_CONTENT)
+    Ok(actions::retire_misc(&w.db, &w.site, &w.body).await.map(|()| StatusCode::NO_CONTENT)?)
 }
 
 async fn retire(w: WorkerAction) -> ApiResult<StatusCode> {
-    actions::retire(&w.db, &w.site, &w.body).await.map(|()| StatusCode::NO_CONTENT)
+    Ok(actions::retire(&w.db, &w.site, &w.body).await.map(|()| StatusCode::NO_CONTENT)?)
 }
 
 async fn retire_mailings(w: WorkerAction) -> ApiResult<StatusCode> {
-    actions::retire_mailings(&w.db, &w.site, &w.body).await.map(|()| StatusCode::NO_CONTENT)
+    Ok(actions::retire_mailings(&w.db, &w.site, &w.body).await.map(|()| StatusCode::NO_CONTENT)?)
 }
 
 async fn queue_partner_report(w: WorkerAction) -> ApiResult<StatusCode> {
-    actions::queue_partner_report(&w.db, &w.site, &w.body).await.map(|()| StatusCode::NO_CONTENT)
+    Ok(actions::queue_partner_report(&w.db, &w.site, &w.body).await.map(|()| StatusCode::NO_CONTENT)?)
 }
 
 /// The body is ignored: the driver sends none, with a JSON content type.
@@ -152,17 +179,17 @@ async fn fetch_partner_report(
     CurrentSite(site): CurrentSite,
     auth: Authenticated,
 ) -> ApiResult<Json<Value>> {
-    check_retire_permission(&site, &auth.user)?;
-    let rows = actions::fetch_partner_report(&s.db, &site).await?;
+    check_retire_permission(&site, auth.user())?;
+    let rows = actions::fetch_partner_report(&s.db, &site.tenant).await?;
     Ok(Json(Value::Array(rows.iter().map(|r| r.to_json(&site)).collect())))
 }
 
 async fn partner_report_cleanup(w: WorkerAction) -> ApiResult<StatusCode> {
-    actions::partner_report_cleanup(&w.db, &w.site, &w.body).await.map(|()| StatusCode::NO_CONTENT)
+    Ok(actions::partner_report_cleanup(&w.db, &w.site, &w.body).await.map(|()| StatusCode::NO_CONTENT)?)
 }
 
 async fn retirement_cleanup(w: WorkerAction) -> ApiResult<StatusCode> {
-    actions::retirement_cleanup(&w.db, &w.site, &w.body).await.map(|()| StatusCode::NO_CONTENT)
+    Ok(actions::retirement_cleanup(&w.db, &w.site, &w.body).await.map(|()| StatusCode::NO_CONTENT)?)
 }
 
 /// JSON or form body: `retirement_id`.
@@ -172,16 +199,17 @@ async fn cancel(
     auth: Authenticated,
     body: RawBody,
 ) -> ApiResult<Json<Value>> {
-    let staff_granted = auth.user.is_staff && has_permission(&s.db, &auth.user, CAN_CANCEL_RETIREMENT).await?;
-    if !(auth.user.is_superuser || staff_granted) {
+    let user = auth.user();
+    let staff_granted = user.is_staff && users::has_permission(&s.db, user, CAN_CANCEL_RETIREMENT).await?;
+    if !(user.is_superuser || staff_granted) {
         return Err(ApiError::permission_denied());
     }
     let id = if body.media_type() == "application/x-www-form-urlencoded" {
-        form_urlencoded::parse(&body.bytes).find(|(k, _)| k == "retirement_id").map(|(_, v)| v.into_owned())
+        body.form()?.into_iter().find(|(k, _)| k == "retirement_id").map(|(_, v)| v)
     } else {
         json_body(&body)?.get("retirement_id").map(crate::pyrepr::py_str)
     };
-    actions::cancel(&s.db, &site, &auth.user, id.as_deref()).await?;
+    actions::cancel(&s.db, &site, user.id, id.as_deref()).await?;
     Ok(Json(json!({"success": true})))
 }
 
@@ -192,7 +220,7 @@ async fn reset_partner_reporting(
     auth: Authenticated,
     body: RawBody,
 ) -> ApiResult<Json<Value>> {
-    if !auth.user.is_superuser {
+    if !auth.user().is_superuser {
         return Err(ApiError::permission_denied());
     }
     let data = json_body(&body)?;
@@ -217,18 +245,11 @@ async fn reset_partner_reporting(
     Ok(Json(json!({ "updated": updated })))
 }
 
-async fn org_target(
-    s: &AppState,
-    site: &crate::sites::Site,
-    auth: &Authenticated,
-    username: &str,
-) -> ApiResult<accounts::User> {
-    check_retire_permission(site, &auth.user)?;
+async fn org_target(s: &AppState, site: &Site, auth: &Authenticated, username: &str) -> ApiResult<Arc<UserRecord>> {
+    check_retire_permission(site, auth.user())?;
     check_username_segment(username)?;
-    accounts::find_by_username(&s.db, &site.tenant, username).await?.ok_or_else(ApiError::not_found)
+    s.users.by_username(&site.tenant, username).await?.ok_or_else(ApiError::not_found)
 }
-
-pub use crate::preferences::store::MEMBERSHIP_KEY;
 
 /// `PUT /admin/v1/users/{username}/orgs/{org}`: record an org membership.
 async fn add_org(
@@ -237,10 +258,8 @@ async fn add_org(
     auth: Authenticated,
     Path((username, org)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    let user = org_target(&s, &site, &auth, &username).await?;
-    let mut tx = s.db.begin().await?;
-    crate::preferences::store::upsert_org_tag(&mut tx, user.id, &org, MEMBERSHIP_KEY, "True").await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    let record = org_target(&s, &site, &auth, &username).await?;
+    preferences::set_org_membership(&s.db, record.user.id, &org, true).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -251,13 +270,42 @@ async fn remove_org(
     auth: Authenticated,
     Path((username, org)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    let user = org_target(&s, &site, &auth, &username).await?;
-    sqlx::query("DELETE FROM org_tags WHERE user_id = $1 AND org = $2 AND key = $3")
-        .bind(user.id)
-        .bind(&org)
-        .bind(MEMBERSHIP_KEY)
-        .execute(s.db.pool())
-        .await
-        .map_err(StoreError::from)?;
+    let record = org_target(&s, &site, &auth, &username).await?;
+    preferences::set_org_membership(&s.db, record.user.id, &org, false).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /api/user/v1/accounts/deactivate_logout/`: "delete my account",
+/// with the password as a form field; queues the retirement.
+async fn deactivate_logout(
+    State(state): State<AppState>,
+    CurrentSite(site): CurrentSite,
+    auth: Authenticated,
+    body: RawBody,
+) -> ApiResult<StatusCode> {
+    let user = auth.user();
+    if auth.scheme == Scheme::Bearer && !user.is_active {
+        return Err(ApiError::json(
+            StatusCode::UNAUTHORIZED,
+            json!({"error_code": "user_not_active", "developer_message": format!("User inactive or deleted: {}", user.username)}),
+        ));
+    }
+    let password = if body.media_type() == "application/x-www-form-urlencoded" {
+        body.form()?.into_iter().find(|(k, _)| k == "password").map(|(_, v)| v)
+    } else {
+        None
+    };
+    deactivation::check_password(&state.db, user, password.as_deref()).await?;
+    requests::request_deletion(&state.db, &site, user, &auth.record.profile.name).await.map_err(|e| match e {
+        CreateRetirementError::Store(e) => ApiError::from(e),
+        CreateRetirementError::Mail(_) => {
+            tracing::error!(error = %e, "self-service deletion failed");
+            ApiError::json_string(StatusCode::INTERNAL_SERVER_ERROR, "The deletion notice could not be sent.")
+        }
+        other => {
+            tracing::error!(error = %other, "cannot create the retirement request");
+            ApiError::json_string(StatusCode::INTERNAL_SERVER_ERROR, other.to_string())
+        }
+    })?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -2,12 +2,11 @@
 //! retirement status object"), the working-state rule (§3) and moves (§5.4).
 
 use serde_json::{json, Value};
-use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, FromRow, Row};
 
 use super::states::REQUIRED;
+use crate::args;
 use crate::clock::{iso8601, python_datetime};
-use crate::store::StoreResult;
+use crate::store::{Column, Conn, FromRow, Row, StoreResult};
 
 /// A state as rows reference it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,33 +47,25 @@ pub struct StatusRow {
     pub modified: i64,
 }
 
-impl<'r> FromRow<'r, AnyRow> for StatusRow {
-    fn from_row(row: &'r AnyRow) -> Result<Self, sqlx::Error> {
-        let orgs: String = row.try_get("orgs")?;
+impl FromRow for StatusRow {
+    fn from_row(row: &dyn Row) -> StoreResult<Self> {
+        let orgs: String = Column::read(row, 16)?;
         Ok(StatusRow {
-            id: row.try_get("id")?,
-            user_id: row.try_get("user_id")?,
-            user_username: row.try_get("user_username")?,
-            user_email: row.try_get("user_email")?,
-            profile_name: row.try_get::<Option<String>, _>("profile_name")?.unwrap_or_default(),
-            current: State {
-                id: row.try_get("cur_id")?,
-                name: row.try_get("cur_name")?,
-                order: row.try_get("cur_order")?,
-            },
-            last: State {
-                id: row.try_get("last_id")?,
-                name: row.try_get("last_name")?,
-                order: row.try_get("last_order")?,
-            },
-            original_username: row.try_get("original_username")?,
-            original_email: row.try_get("original_email")?,
-            original_name: row.try_get("original_name")?,
-            retired_username: row.try_get("retired_username")?,
-            retired_email: row.try_get("retired_email")?,
+            id: Column::read(row, 0)?,
+            user_id: Column::read(row, 1)?,
+            user_username: Column::read(row, 2)?,
+            user_email: Column::read(row, 3)?,
+            profile_name: Option::<String>::read(row, 4)?.unwrap_or_default(),
+            current: State { id: Column::read(row, 5)?, name: Column::read(row, 6)?, order: Column::read(row, 7)? },
+            last: State { id: Column::read(row, 8)?, name: Column::read(row, 9)?, order: Column::read(row, 10)? },
+            original_username: Column::read(row, 11)?,
+            original_email: Column::read(row, 12)?,
+            original_name: Column::read(row, 13)?,
+            retired_username: Column::read(row, 14)?,
+            retired_email: Column::read(row, 15)?,
             orgs: serde_json::from_str(&orgs).unwrap_or_default(),
-            created: row.try_get("created")?,
-            modified: row.try_get("modified")?,
+            created: Column::read(row, 17)?,
+            modified: Column::read(row, 18)?,
         })
     }
 }
@@ -138,28 +129,34 @@ impl StatusRow {
 
 /// The status row of `original_username` (exact, case-sensitive) in `tenant`.
 pub async fn by_original_username(
-    conn: &mut AnyConnection,
+    c: &mut Conn,
     tenant: &str,
     original_username: &str,
 ) -> StoreResult<Option<StatusRow>> {
-    let sql = format!("{SELECT_STATUS} WHERE u.tenant = $1 AND s.original_username = $2 ORDER BY s.id LIMIT 1");
-    Ok(sqlx::query_as(&sql).bind(tenant).bind(original_username).fetch_optional(&mut *conn).await?)
+    let sql = format!("{SELECT_STATUS} WHERE s.original_username = $2 AND u.tenant = $1 ORDER BY s.id LIMIT 1");
+    c.fetch_optional(&sql, args![tenant, original_username]).await
 }
 
 /// The status row of user `user_id`.
-pub async fn by_user_id(conn: &mut AnyConnection, user_id: i64) -> StoreResult<Option<StatusRow>> {
+pub async fn by_user_id(c: &mut Conn, user_id: i64) -> StoreResult<Option<StatusRow>> {
     let sql = format!("{SELECT_STATUS} WHERE s.user_id = $1");
-    Ok(sqlx::query_as(&sql).bind(user_id).fetch_optional(&mut *conn).await?)
+    c.fetch_optional(&sql, args![user_id]).await
+}
+
+/// The status row `id` of `tenant`.
+pub async fn by_id(c: &mut Conn, tenant: &str, id: i64) -> StoreResult<Option<StatusRow>> {
+    let sql = format!("{SELECT_STATUS} WHERE u.tenant = $1 AND s.id = $2");
+    c.fetch_optional(&sql, args![tenant, id]).await
 }
 
 /// The tenant's states in execution order.
-pub async fn states(conn: &mut AnyConnection, tenant: &str) -> StoreResult<Vec<State>> {
-    let rows: Vec<(i64, String, i64)> = sqlx::query_as(
-        "SELECT id, state_name, state_execution_order FROM retirement_states WHERE tenant = $1 \
-         ORDER BY state_execution_order",
-    )
-    .bind(tenant)
-    .fetch_all(&mut *conn)
-    .await?;
+pub async fn states(c: &mut Conn, tenant: &str) -> StoreResult<Vec<State>> {
+    let rows: Vec<(i64, String, i64)> = c
+        .fetch_all(
+            "SELECT id, state_name, state_execution_order FROM retirement_states WHERE tenant = $1 \
+             ORDER BY state_execution_order",
+            args![tenant],
+        )
+        .await?;
     Ok(rows.into_iter().map(|(id, name, order)| State { id, name, order }).collect())
 }

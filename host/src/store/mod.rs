@@ -1,15 +1,28 @@
-//! The database: one sqlx `Any` pool over SQLite or PostgreSQL, migrations
-//! for both, and the error type every store function returns.
+//! The database: SQLite (embedded, the default) or PostgreSQL, behind one
+//! job-based interface.
 //!
-//! SQL is written once with `$1`-style parameters, which both backends
-//! accept. Backend-specific statements (row locking) ask [`Db::backend`].
+//! A request hands the store one job, an async closure over a [`Conn`]:
+//! [`Db::read`] runs it on a read connection, [`Db::write`] in a
+//! transaction. On SQLite the job runs whole on a thread that owns its
+//! connection (`sqlite.rs`; writes are group-committed there); on
+//! PostgreSQL it is awaited on a pool connection (`postgres.rs`). SQL is
+//! written once with `$1`-style parameters.
+//!
+//! Writes tell a [`CacheHook`] which users' cached records they made stale,
+//! after they commit and before their callers hear back.
 
-use std::str::FromStr;
-use std::time::Duration;
+pub mod conn;
+mod postgres;
+pub mod sqlite;
 
-use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use std::any::Any;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
 use sqlx::migrate::Migrator;
-use sqlx::{AnyPool, Executor};
+
+pub use conn::{Column, Conn, FromRow, Param, Row};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/postgres");
@@ -21,6 +34,28 @@ pub enum Backend {
     Postgres,
 }
 
+/// SQLite's durability level (`PRAGMA synchronous`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Synchronous {
+    /// An acknowledged write survives power loss (fsync on every commit).
+    #[default]
+    Full,
+    /// An acknowledged write survives a process crash, not power loss.
+    Normal,
+}
+
+impl std::str::FromStr for Synchronous {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "full" => Ok(Synchronous::Full),
+            "normal" => Ok(Synchronous::Normal),
+            other => Err(format!("unknown SQLite synchronous level {other:?}: use full or normal")),
+        }
+    }
+}
+
 /// A failure of the store. Unique violations are surfaced separately so that
 /// callers turn them into field errors instead of racing a SELECT.
 #[derive(Debug, thiserror::Error)]
@@ -29,10 +64,26 @@ pub enum StoreError {
     UnsupportedUrl(String),
     #[error("unique constraint violated: {0}")]
     Unique(String),
+    #[error("a string holds a NUL character, which the store refuses")]
+    NulCharacter,
+    #[error("the query returned no row")]
+    NoRow,
+    #[error("cannot read a column: {0}")]
+    Decode(String),
     #[error("database error: {0}")]
-    Sqlx(sqlx::Error),
+    Sqlite(rusqlite::Error),
+    #[error("database error: {0}")]
+    Postgres(sqlx::Error),
+    #[error("the commit failed: {0}")]
+    Commit(String),
     #[error("migration failed: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
+    Migration(String),
+    #[error("{0}")]
+    Io(String),
+    #[error("the database is closed")]
+    Closed,
+    #[error("the database job was abandoned (its thread failed or the transaction could not start)")]
+    Abandoned,
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -42,99 +93,211 @@ impl From<sqlx::Error> for StoreError {
                 return StoreError::Unique(db.message().to_owned());
             }
         }
-        StoreError::Sqlx(e)
+        StoreError::Postgres(e)
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        if let rusqlite::Error::SqliteFailure(failure, message) = &e {
+            let unique = failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                || failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY;
+            if unique {
+                return StoreError::Unique(message.clone().unwrap_or_default());
+            }
+        }
+        StoreError::Sqlite(e)
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for StoreError {
+    fn from(e: sqlx::migrate::MigrateError) -> Self {
+        StoreError::Migration(e.to_string())
     }
 }
 
 /// Result of a store operation.
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// The connection pool and the backend it talks to.
-#[derive(Clone, Debug)]
+/// A job's future, borrowing the connection it was lent.
+pub type JobFuture<'c, T> = Pin<Box<dyn Future<Output = T> + Send + 'c>>;
+
+/// What the store tells the cache of user records. Called after a commit,
+/// before the writer's caller hears back; and from the PostgreSQL listener
+/// for changes made by other instances.
+pub trait CacheHook: Send + Sync {
+    /// These users' records changed: drop them.
+    fn changed(&self, user_ids: &[i64]);
+    /// This user's record changed and `record` is its new value (SQLite's
+    /// single writer only, whose commits are ordered).
+    fn refreshed(&self, user_id: i64, record: Box<dyn Any + Send>);
+    /// Changes may have been missed (`live` false: until further notice):
+    /// drop everything, and cache nothing while not live.
+    fn reset(&self, live: bool);
+}
+
+/// A hook for processes that keep no cache (the CLI).
+#[derive(Debug, Default)]
+pub struct NoCache;
+
+impl CacheHook for NoCache {
+    fn changed(&self, _: &[i64]) {}
+    fn refreshed(&self, _: i64, _: Box<dyn Any + Send>) {}
+    fn reset(&self, _: bool) {}
+}
+
+/// How to open a database.
+#[derive(Clone)]
+pub struct Options {
+    /// SQLite's durability level.
+    pub synchronous: Synchronous,
+    /// Told about every committed change.
+    pub hook: Arc<dyn CacheHook>,
+    /// PostgreSQL: follow other instances' changes (LISTEN/NOTIFY).
+    pub listen: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { synchronous: Synchronous::Full, hook: Arc::new(NoCache), listen: false }
+    }
+}
+
+enum Engine {
+    Sqlite(sqlite::SqliteEngine),
+    Postgres(postgres::PgEngine),
+}
+
+struct Inner {
+    engine: Engine,
+    hook: Arc<dyn CacheHook>,
+}
+
+/// The database handle, cheap to clone.
+#[derive(Clone)]
 pub struct Db {
-    pool: AnyPool,
-    backend: Backend,
+    inner: Arc<Inner>,
 }
 
-/// Reads a boolean column. Flags are stored as integers 0/1 on both
-/// backends, because sqlx's `Any` driver cannot read SQLite's BOOLEAN.
-pub fn flag(row: &sqlx::any::AnyRow, column: &str) -> Result<bool, sqlx::Error> {
-    use sqlx::Row;
-    Ok(row.try_get::<i64, _>(column)? != 0)
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db").field("backend", &self.backend()).finish()
+    }
 }
-
-/// A transaction on either backend.
-pub type Tx = sqlx::Transaction<'static, sqlx::Any>;
 
 impl Db {
-    /// Connects to `url`. SQLite files are created when missing and run with
-    /// WAL, foreign keys, a busy timeout and `secure_delete`, so that erased
-    /// data does not linger in free pages.
-    pub async fn connect(url: &str) -> StoreResult<Db> {
-        sqlx::any::install_default_drivers();
-        let (backend, url) = normalise_url(url)?;
-        let options = AnyConnectOptions::from_str(&url)?;
-        let mut pool = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10));
-        match backend {
-            Backend::Sqlite => {
-                // An in-memory database lives in one connection; keep exactly one.
-                let max = if url.contains(":memory:") { 1 } else { 8 };
-                pool = pool
-                    .max_connections(max)
-                    .min_connections(if max == 1 { 1 } else { 0 })
-                    .idle_timeout(if max == 1 { None } else { Some(Duration::from_secs(600)) })
-                    .max_lifetime(if max == 1 { None } else { Some(Duration::from_secs(1800)) })
-                    .after_connect(|conn, _meta| {
-                        Box::pin(async move {
-                            conn.execute(
-                                "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; \
-                                 PRAGMA busy_timeout = 10000; PRAGMA secure_delete = ON; \
-                                 PRAGMA synchronous = NORMAL;",
-                            )
-                            .await?;
-                            Ok(())
-                        })
-                    });
-            }
-            Backend::Postgres => pool = pool.max_connections(16),
-        }
-        let pool = pool.connect_with(options).await?;
-        Ok(Db { pool, backend })
-    }
-
-    /// Applies every pending migration of this backend.
-    pub async fn migrate(&self) -> StoreResult<()> {
-        let migrator = match self.backend {
-            Backend::Sqlite => &SQLITE_MIGRATIONS,
-            Backend::Postgres => &POSTGRES_MIGRATIONS,
+    /// Opens `url` and applies every pending migration. SQLite files are
+    /// created when missing and run with WAL, foreign keys, a busy timeout
+    /// and `secure_delete`, so that erased data does not linger in free pages.
+    pub async fn connect(url: &str, options: Options) -> StoreResult<Db> {
+        let engine = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Engine::Postgres(postgres::PgEngine::connect(url, &POSTGRES_MIGRATIONS, &options).await?)
+        } else if let Some(location) = sqlite::location(url) {
+            let (synchronous, hook) = (options.synchronous, Arc::clone(&options.hook));
+            let engine = tokio::task::spawn_blocking(move || {
+                sqlite::SqliteEngine::open(location, synchronous, hook, &SQLITE_MIGRATIONS)
+            })
+            .await
+            .map_err(|e| StoreError::Io(format!("cannot open the database: {e}")))??;
+            Engine::Sqlite(engine)
+        } else {
+            return Err(StoreError::UnsupportedUrl(url.to_owned()));
         };
-        migrator.run(&self.pool).await?;
-        Ok(())
-    }
-
-    /// The pool, for single statements.
-    pub fn pool(&self) -> &AnyPool {
-        &self.pool
+        Ok(Db { inner: Arc::new(Inner { engine, hook: options.hook }) })
     }
 
     /// Which engine this is.
     pub fn backend(&self) -> Backend {
-        self.backend
+        match self.inner.engine {
+            Engine::Sqlite(_) => Backend::Sqlite,
+            Engine::Postgres(_) => Backend::Postgres,
+        }
     }
 
-    /// Starts a write transaction. On SQLite it is `BEGIN IMMEDIATE`: the
-    /// write lock is taken (waiting up to the busy timeout) before anything
-    /// is read, so read-then-write sequences never fail with SQLITE_BUSY.
-    pub async fn begin(&self) -> StoreResult<Tx> {
-        Ok(match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.pool.begin().await?,
-        })
+    /// Runs `job` on a read connection. On SQLite it sees one consistent snapshot.
+    pub async fn read<R, E, F>(&self, job: F) -> Result<R, E>
+    where
+        F: for<'c> FnOnce(&'c mut Conn) -> JobFuture<'c, Result<R, E>> + Send + 'static,
+        R: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        match &self.inner.engine {
+            Engine::Sqlite(engine) => {
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                let handle = tokio::runtime::Handle::current();
+                engine
+                    .read(Box::new(move |conn: &mut Conn| {
+                        let _ = tx.send(handle.block_on(job(conn)));
+                    }))
+                    .map_err(E::from)?;
+                rx.await.unwrap_or_else(|_| Err(E::from(StoreError::Abandoned)))
+            }
+            Engine::Postgres(engine) => {
+                let mut conn = Conn::pg(engine.acquire().await.map_err(E::from)?);
+                job(&mut conn).await
+            }
+        }
+    }
+
+    /// Runs `job` in a write transaction: committed when it returns `Ok`,
+    /// rolled back when it returns `Err`. On SQLite it shares a group commit
+    /// with the other queued writes, inside a savepoint of its own.
+    pub async fn write<R, E, F>(&self, job: F) -> Result<R, E>
+    where
+        F: for<'c> FnOnce(&'c mut Conn) -> JobFuture<'c, Result<R, E>> + Send + 'static,
+        R: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        match &self.inner.engine {
+            Engine::Sqlite(engine) => {
+                let (tx, rx) = tokio::sync::oneshot::channel::<Result<R, E>>();
+                let handle = tokio::runtime::Handle::current();
+                engine
+                    .write(Box::new(move |conn: &mut Conn| {
+                        let result = handle.block_on(job(conn));
+                        let ok = result.is_ok();
+                        sqlite::Finished {
+                            ok,
+                            deliver: Box::new(move |commit: Result<(), StoreError>| {
+                                let outcome = match (result, commit) {
+                                    (Ok(value), Ok(())) => Ok(value),
+                                    (Ok(_), Err(e)) => Err(E::from(e)),
+                                    (Err(e), _) => Err(e),
+                                };
+                                let _ = tx.send(outcome);
+                            }),
+                        }
+                    }))
+                    .map_err(E::from)?;
+                rx.await.unwrap_or_else(|_| Err(E::from(StoreError::Abandoned)))
+            }
+            Engine::Postgres(engine) => {
+                let tx = engine.begin().await.map_err(E::from)?;
+                let mut conn = Conn::pg_tx(tx);
+                let result = job(&mut conn).await;
+                let (tx, changes) = conn.into_pg_tx();
+                match result {
+                    Ok(value) => {
+                        tx.commit().await.map_err(|e| E::from(e.into()))?;
+                        if !changes.touched.is_empty() {
+                            self.inner.hook.changed(&changes.touched);
+                        }
+                        Ok(value)
+                    }
+                    Err(e) => {
+                        if let Err(rollback) = tx.rollback().await {
+                            tracing::warn!(error = %rollback, "rollback failed");
+                        }
+                        Err(e)
+                    }
+                }
+            }
+        }
     }
 
     /// Answers whether the database responds.
     pub async fn ping(&self) -> bool {
-        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+        self.read(|c| Box::pin(async move { c.fetch_one::<(i64,)>("SELECT 1", &[]).await })).await.is_ok()
     }
 
     /// After an erasure on SQLite: checkpoint the WAL and truncate it, so old
@@ -142,48 +305,34 @@ impl Db {
     /// (`secure_delete` already zeroes freed space in the database file).
     /// Best effort: a reader holding an old snapshot can delay it.
     pub async fn purge_wal(&self) {
-        if self.backend == Backend::Sqlite {
-            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.pool).await {
-                tracing::warn!(error = %e, "WAL checkpoint after an erasure failed");
+        if let Engine::Sqlite(engine) = &self.inner.engine {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let queued = engine.raw(Box::new(move |conn: &mut rusqlite::Connection| {
+                let outcome = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+                let _ = tx.send(outcome);
+            }));
+            match (queued, rx.await) {
+                (Ok(()), Ok(Ok(()))) => {}
+                (Err(e), _) => tracing::warn!(error = %e, "WAL checkpoint after an erasure failed"),
+                (_, Ok(Err(e))) => tracing::warn!(error = %e, "WAL checkpoint after an erasure failed"),
+                (_, Err(_)) => tracing::warn!("WAL checkpoint after an erasure was abandoned"),
             }
         }
     }
 
-    /// Closes every connection.
+    /// Finishes the queued work and closes every connection.
     pub async fn close(&self) {
-        self.pool.close().await;
-    }
-}
-
-fn normalise_url(url: &str) -> StoreResult<(Backend, String)> {
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Ok((Backend::Postgres, url.to_owned()));
-    }
-    if url == "sqlite::memory:" || url.starts_with("sqlite::memory:") {
-        return Ok((Backend::Sqlite, url.to_owned()));
-    }
-    if let Some(rest) = url.strip_prefix("sqlite:") {
-        let with_mode = if rest.contains("mode=") {
-            url.to_owned()
-        } else if rest.contains('?') {
-            format!("{url}&mode=rwc")
-        } else {
-            format!("{url}?mode=rwc")
-        };
-        return Ok((Backend::Sqlite, with_mode));
-    }
-    Err(StoreError::UnsupportedUrl(url.to_owned()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sqlite_urls_create_missing_files() {
-        let (b, u) = normalise_url("sqlite://userapi.db").unwrap();
-        assert_eq!(b, Backend::Sqlite);
-        assert_eq!(u, "sqlite://userapi.db?mode=rwc");
-        assert!(normalise_url("mysql://x").is_err());
+        match &self.inner.engine {
+            Engine::Sqlite(engine) => {
+                let threads = engine.stop();
+                let _ = tokio::task::spawn_blocking(move || {
+                    for thread in threads {
+                        let _ = thread.join();
+                    }
+                })
+                .await;
+            }
+            Engine::Postgres(engine) => engine.close().await,
+        }
     }
 }

@@ -9,7 +9,7 @@ use chrono::Datelike;
 pub fn is_under(year_of_birth: Option<i64>, limit: Option<i64>, unknown_is_under: bool) -> bool {
     let Some(limit) = limit else { return false };
     match year_of_birth {
-        Some(year) => current_year() - year - 1 < limit,
+        Some(year) => current_year().saturating_sub(year).saturating_sub(1) < limit,
         None => unknown_is_under,
     }
 }
@@ -31,5 +31,7 @@ mod tests {
         assert!(is_under(None, Some(13), true));
         assert!(!is_under(None, Some(13), false));
         assert!(!is_under(Some(y), None, true));
+        assert!(!is_under(Some(i64::MIN), Some(13), true));
+        assert!(is_under(Some(i64::MAX), Some(13), true));
     }
 }

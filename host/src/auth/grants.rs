@@ -1,0 +1,131 @@
+//! The OAuth2 grants of the token endpoint: client credentials and
+//! password (errors.md §6). Returns domain errors; the route shapes them.
+
+use std::sync::Arc;
+
+use super::clients::{self, VerifiedSecrets};
+use super::jwt::TokenSubject;
+use super::password::{self, Verified};
+use crate::sites::Site;
+use crate::store::StoreError;
+use crate::users::{self, UserRecord, Users};
+
+const CLIENT_SCOPES: &[&str] = &["read", "write", "email", "profile"];
+const PASSWORD_SCOPES: &[&str] = &["read", "write", "email", "profile", "user_id"];
+
+/// A token request, as the form (or Basic auth) gave it.
+#[derive(Debug, Clone, Default)]
+pub struct TokenRequest {
+    pub grant_type: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+}
+
+/// A signed token and what it grants.
+#[derive(Debug, Clone)]
+pub struct IssuedToken {
+    pub access_token: String,
+    pub expires_in: i64,
+    pub scope: String,
+}
+
+/// Why no token was issued.
+#[derive(Debug, thiserror::Error)]
+pub enum GrantError {
+    #[error("Missing grant type.")]
+    MissingGrantType,
+    #[error("unsupported grant type")]
+    UnsupportedGrantType,
+    #[error("invalid client")]
+    InvalidClient,
+    #[error("Request is missing username or password parameter.")]
+    MissingCredentials,
+    #[error("Invalid credentials given.")]
+    InvalidGrant,
+    #[error("This site has no signing key.")]
+    NoSigningKey,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Issues a token for `request` on `site`.
+pub async fn grant(
+    users: &Users,
+    secrets: &VerifiedSecrets,
+    site: &Site,
+    request: TokenRequest,
+) -> Result<IssuedToken, GrantError> {
+    let grant_type = request.grant_type.as_deref().ok_or(GrantError::MissingGrantType)?;
+    let (record, scopes, grant) = match grant_type {
+        "client_credentials" => {
+            let (Some(id), Some(secret)) = (&request.client_id, &request.client_secret) else {
+                return Err(GrantError::InvalidClient);
+            };
+            let client = authenticate_client(users, secrets, site, id, Some(secret)).await?;
+            let record = users.by_id(&site.tenant, client.user_id).await?.ok_or(GrantError::InvalidClient)?;
+            (record, CLIENT_SCOPES, "client-credentials")
+        }
+        "password" => {
+            let id = request.client_id.as_deref().ok_or(GrantError::InvalidClient)?;
+            authenticate_client(users, secrets, site, id, request.client_secret.as_deref()).await?;
+            let (Some(username), Some(pw)) = (request.username, request.password) else {
+                return Err(GrantError::MissingCredentials);
+            };
+            let record = password_login(users, site, &username, pw).await?;
+            (record, PASSWORD_SCOPES, "password")
+        }
+        _ => return Err(GrantError::UnsupportedGrantType),
+    };
+    let subject = TokenSubject::of(&record.user, Some(&record.profile.name));
+    let access_token = site.keys.issue(&subject, scopes, grant, None).ok_or(GrantError::NoSigningKey)?;
+    Ok(IssuedToken { access_token, expires_in: site.keys.expires_in(), scope: scopes.join(" ") })
+}
+
+async fn authenticate_client(
+    users: &Users,
+    secrets: &VerifiedSecrets,
+    site: &Site,
+    client_id: &str,
+    secret: Option<&str>,
+) -> Result<clients::OAuthClient, GrantError> {
+    let (tenant, id) = (site.tenant.clone(), client_id.to_owned());
+    let client = users.db().read(move |c| Box::pin(async move { clients::find(c, &tenant, &id).await })).await?;
+    if let Some(secret) = secret {
+        if !secrets.check(&site.tenant, client.as_ref(), secret).await {
+            return Err(GrantError::InvalidClient);
+        }
+    }
+    client.ok_or(GrantError::InvalidClient)
+}
+
+/// Checks a username and password (taking the same time whether or not the
+/// account exists); on success rehashes a legacy hash and records the login.
+async fn password_login(users: &Users, site: &Site, username: &str, pw: String) -> Result<Arc<UserRecord>, GrantError> {
+    let record = users.by_username(&site.tenant, username).await?;
+    let stored = record.as_ref().map(|r| r.user.password_hash.clone());
+    let verified = password::verify_off_thread(pw.clone(), stored).await;
+    let record = match (verified, record) {
+        (Verified::No, _) | (_, None) => return Err(GrantError::InvalidGrant),
+        (_, Some(record)) => record,
+    };
+    let rehash = match verified {
+        Verified::YesRehash => Some(password::hash_off_thread(pw).await),
+        _ => None,
+    };
+    let (tenant, id) = (site.tenant.clone(), record.user.id);
+    let fresh = users
+        .db()
+        .write(move |c| {
+            Box::pin(async move {
+                if let Some(hash) = &rehash {
+                    users::store::set_password_hash(c, id, hash).await?;
+                }
+                users::store::touch_last_login(c, id).await?;
+                users::read_back(c, &tenant, id).await
+            })
+        })
+        .await?;
+    Ok(fresh)
+}

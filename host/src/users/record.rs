@@ -1,0 +1,196 @@
+//! The user record: everything stored per user that the hot reads render
+//! (the user row, profile, social links, languages, preferences, pending
+//! name change, recovery address), loaded with one statement.
+
+use std::sync::LazyLock;
+
+use super::store::{User, USER_COLUMNS, USER_COLUMN_COUNT};
+use super::types::{email_key, username_key};
+use crate::args;
+use crate::store::{Backend, Column, Conn, FromRow, Row, StoreError, StoreResult};
+
+/// A stored profile row.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Profile {
+    pub name: String,
+    /// JSON object: extended-profile values, `old_names`, `old_emails`.
+    pub meta: String,
+    pub city: Option<String>,
+    pub year_of_birth: Option<i64>,
+    pub gender: Option<String>,
+    pub level_of_education: Option<String>,
+    pub mailing_address: Option<String>,
+    pub goals: Option<String>,
+    pub country: Option<String>,
+    pub state: Option<String>,
+    pub bio: Option<String>,
+    pub phone_number: Option<String>,
+    pub profile_image_uploaded_at: Option<i64>,
+}
+
+/// Everything an account object or a preference map is built from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRecord {
+    pub user: User,
+    pub profile: Profile,
+    /// (platform, link), sorted by platform.
+    pub social_links: Vec<(String, String)>,
+    /// Language codes, sorted.
+    pub languages: Vec<String>,
+    /// Every preference, in the order they were first set.
+    pub preferences: Vec<(String, String)>,
+    pub pending_name_change: Option<String>,
+    /// The confirmed, active recovery address.
+    pub secondary_email: Option<String>,
+}
+
+impl UserRecord {
+    /// The value of preference `key`.
+    pub fn preference(&self, key: &str) -> Option<&str> {
+        self.preferences.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+}
+
+const PROFILE_COLUMNS: &str = "p.name, p.meta, p.city, p.year_of_birth, p.gender, p.level_of_education, \
+     p.mailing_address, p.goals, p.country, p.state, p.bio, p.phone_number, p.profile_image_uploaded_at";
+
+/// The record's columns after the user's and the profile's: JSON arrays
+/// built in SQL, one sub-select per related table.
+fn related_columns(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => {
+            "(SELECT json_group_array(json_array(platform, social_link)) FROM social_links WHERE user_id = u.id), \
+             (SELECT json_group_array(code) FROM language_proficiencies WHERE user_id = u.id), \
+             (SELECT json_group_array(json_array(key, value) ORDER BY id) FROM preferences WHERE user_id = u.id), \
+             (SELECT new_name FROM pending_name_changes WHERE user_id = u.id), \
+             (SELECT secondary_email FROM account_recovery WHERE user_id = u.id AND is_active = 1)"
+        }
+        Backend::Postgres => {
+            "(SELECT json_agg(json_build_array(platform, social_link))::text FROM social_links WHERE user_id = u.id), \
+             (SELECT json_agg(code)::text FROM language_proficiencies WHERE user_id = u.id), \
+             (SELECT json_agg(json_build_array(key, value) ORDER BY id)::text FROM preferences WHERE user_id = u.id), \
+             (SELECT new_name FROM pending_name_changes WHERE user_id = u.id), \
+             (SELECT secondary_email FROM account_recovery WHERE user_id = u.id AND is_active = 1)"
+        }
+    }
+}
+
+/// Which records a query selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Filter {
+    /// `$1` tenant, `$2` username key, `$3` exact username.
+    Username,
+    /// `$1` tenant, `$2` id.
+    Id,
+    /// `$1` tenant, `$2` e-mail key, `$3` exact address.
+    Email,
+    /// `$1` tenant, `$2` a JSON array of username keys.
+    UsernameKeys,
+}
+
+impl Filter {
+    const ALL: [Filter; 4] = [Filter::Username, Filter::Id, Filter::Email, Filter::UsernameKeys];
+
+    fn sql(self, backend: Backend) -> &'static str {
+        match (self, backend) {
+            (Filter::Username, _) => "u.tenant = $1 AND u.username_key = $2 AND u.username = $3",
+            (Filter::Id, _) => "u.tenant = $1 AND u.id = $2",
+            (Filter::Email, _) => "u.tenant = $1 AND u.email_key = $2 AND u.email = $3",
+            (Filter::UsernameKeys, Backend::Sqlite) => {
+                "u.tenant = $1 AND u.username_key IN (SELECT value FROM json_each($2))"
+            }
+            (Filter::UsernameKeys, Backend::Postgres) => {
+                "u.tenant = $1 AND u.username_key IN (SELECT jsonb_array_elements_text($2::jsonb))"
+            }
+        }
+    }
+}
+
+/// Every record query, built once per backend and filter.
+static QUERIES: LazyLock<Vec<((Backend, Filter), String)>> = LazyLock::new(|| {
+    let mut queries = Vec::new();
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        for filter in Filter::ALL {
+            let sql = format!(
+                "SELECT {USER_COLUMNS}, {PROFILE_COLUMNS}, {} FROM users u LEFT JOIN profiles p ON p.user_id = u.id \
+                 WHERE {} ORDER BY u.id",
+                related_columns(backend),
+                filter.sql(backend)
+            );
+            queries.push(((backend, filter), sql));
+        }
+    }
+    queries
+});
+
+fn query(backend: Backend, filter: Filter) -> &'static str {
+    QUERIES.iter().find(|(key, _)| *key == (backend, filter)).map_or("", |(_, sql)| sql.as_str())
+}
+
+impl FromRow for UserRecord {
+    fn from_row(row: &dyn Row) -> StoreResult<Self> {
+        let user = User::read(row, 0)?;
+        let p = USER_COLUMN_COUNT;
+        let profile = Profile {
+            name: Option::<String>::read(row, p)?.unwrap_or_default(),
+            meta: Option::<String>::read(row, p + 1)?.unwrap_or_else(|| "{}".to_owned()),
+            city: Column::read(row, p + 2)?,
+            year_of_birth: Column::read(row, p + 3)?,
+            gender: Column::read(row, p + 4)?,
+            level_of_education: Column::read(row, p + 5)?,
+            mailing_address: Column::read(row, p + 6)?,
+            goals: Column::read(row, p + 7)?,
+            country: Column::read(row, p + 8)?,
+            state: Column::read(row, p + 9)?,
+            bio: Column::read(row, p + 10)?,
+            phone_number: Column::read(row, p + 11)?,
+            profile_image_uploaded_at: Column::read(row, p + 12)?,
+        };
+        let r = p + 13;
+        let mut social_links: Vec<(String, String)> = json_list(row, r)?;
+        social_links.sort();
+        let mut languages: Vec<String> = json_list(row, r + 1)?;
+        languages.sort();
+        Ok(UserRecord {
+            user,
+            profile,
+            social_links,
+            languages,
+            preferences: json_list(row, r + 2)?,
+            pending_name_change: Column::read(row, r + 3)?,
+            secondary_email: Column::read(row, r + 4)?,
+        })
+    }
+}
+
+/// A JSON array column; NULL (PostgreSQL's aggregate of no rows) is empty.
+fn json_list<T: serde::de::DeserializeOwned>(row: &dyn Row, index: usize) -> StoreResult<Vec<T>> {
+    match row.text(index)? {
+        None => Ok(Vec::new()),
+        Some(text) => serde_json::from_str(&text).map_err(|e| StoreError::Decode(format!("column {index}: {e}"))),
+    }
+}
+
+/// The record of `tenant`'s user whose username is exactly `username`.
+pub async fn by_username(c: &mut Conn, tenant: &str, username: &str) -> StoreResult<Option<UserRecord>> {
+    c.fetch_optional(query(c.backend(), Filter::Username), args![tenant, &username_key(username), username]).await
+}
+
+/// The record of `tenant`'s user `id`.
+pub async fn by_id(c: &mut Conn, tenant: &str, id: i64) -> StoreResult<Option<UserRecord>> {
+    c.fetch_optional(query(c.backend(), Filter::Id), args![tenant, id]).await
+}
+
+/// The record of `tenant`'s user whose address is exactly `email`.
+pub async fn by_email(c: &mut Conn, tenant: &str, email: &str) -> StoreResult<Option<UserRecord>> {
+    c.fetch_optional(query(c.backend(), Filter::Email), args![tenant, &email_key(email), email]).await
+}
+
+/// The records of `tenant`'s users whose username is exactly one of
+/// `usernames`, in id order, from one statement.
+pub async fn by_usernames(c: &mut Conn, tenant: &str, usernames: &[String]) -> StoreResult<Vec<UserRecord>> {
+    let keys: Vec<String> = usernames.iter().map(|u| username_key(u)).collect();
+    let keys = serde_json::Value::from(keys).to_string();
+    let records: Vec<UserRecord> = c.fetch_all(query(c.backend(), Filter::UsernameKeys), args![tenant, &keys]).await?;
+    Ok(records.into_iter().filter(|r| usernames.contains(&r.user.username)).collect())
+}
