@@ -1,32 +1,52 @@
 //! `AppState` and the router, assembled in one place.
 //!
-//! Layers, outermost first: request id → access log → metrics → body limit →
-//! framework answers (405/OPTIONS) → [site resolution → CORS] → handler.
+//! Layers, outermost first: request id → the edge (access log, metrics, body
+//! limit, NULs in the query, 405/OPTIONS answers) → [site resolution with
+//! CORS] → handler.
 
 use std::sync::Arc;
-use std::time::Instant;
 
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, HeaderName, StatusCode};
-use axum::middleware::{from_fn, from_fn_with_state, Next};
+use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
 use crate::auth;
 use crate::http::auth::Authenticated;
 use crate::http::error::{ApiError, ApiResult};
-use crate::http::{cors, middleware as mw, site};
+use crate::http::{middleware as mw, site};
 use crate::metrics::Metrics;
 use crate::sites::SiteRegistry;
 use crate::store::Db;
 use crate::users::Users;
 
-/// Everything a handler may reach.
+/// Everything a handler may reach, shared: cloning it per request and per
+/// extractor is one reference count, not one per field.
 #[derive(Clone, Debug)]
-pub struct AppState {
+pub struct AppState(Arc<App>);
+
+impl AppState {
+    /// Shares `app` with every request.
+    pub fn new(app: App) -> AppState {
+        AppState(Arc::new(app))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = App;
+
+    fn deref(&self) -> &App {
+        &self.0
+    }
+}
+
+/// What the service holds while it runs.
+#[derive(Debug)]
+pub struct App {
     pub db: Db,
     /// The user records, cached in front of `db`.
     pub users: Users,
@@ -52,7 +72,6 @@ pub fn router(state: AppState) -> Router {
         .route("/oauth2/access_token", post(auth::routes::access_token))
         .route("/csrf/api/v1/token", get(auth::routes::csrf_token))
         .route("/admin/v1/sites/reload", post(reload_sites_route))
-        .layer(from_fn(cors::cors))
         .layer(from_fn_with_state(state.clone(), site::resolve_site));
     let ops_routes = Router::new()
         .route("/health", get(health))
@@ -63,35 +82,11 @@ pub fn router(state: AppState) -> Router {
         .merge(site_routes)
         .merge(ops_routes)
         .fallback(mw::not_found)
-        .layer(from_fn(mw::refuse_nul_in_query))
-        .layer(from_fn(mw::framework_answers))
         .layer(DefaultBodyLimit::max(state.max_body_bytes))
-        .layer(from_fn_with_state(state.clone(), mw::limit_body))
-        .layer(from_fn_with_state(state.clone(), mw::record_metrics))
-        .layer(from_fn(access_log))
+        .layer(from_fn_with_state(state.clone(), mw::edge))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .with_state(state)
-}
-
-/// One log line per request: never headers, bodies or query strings, which
-/// can carry tokens, passwords or e-mail addresses.
-async fn access_log(req: Request, next: Next) -> Response {
-    let start = Instant::now();
-    let method = req.method().clone();
-    let path = req.uri().path().to_owned();
-    let id =
-        req.extensions().get::<RequestId>().and_then(|id| id.header_value().to_str().ok()).unwrap_or("").to_owned();
-    let response = next.run(req).await;
-    tracing::info!(
-        request_id = %id,
-        method = %method,
-        path = %path,
-        status = response.status().as_u16(),
-        micros = start.elapsed().as_micros() as u64,
-        "request"
-    );
-    response
 }
 
 async fn health() -> Json<Value> {

@@ -4,9 +4,13 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = userapi::cli::Cli::parse();
-    userapi::cli::init_logging(cli.common.log.as_deref());
+    // Held until the end: dropping it flushes the log lines still queued.
+    let _log = userapi::cli::init_logging(cli.common.log.as_deref());
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

@@ -1,39 +1,51 @@
-//! Prometheus metrics, kept in a few atomics and rendered as text.
+//! Prometheus metrics, kept in atomics (no lock on the request path) and
+//! rendered as text. Methods come from a closed set, so clients cannot
+//! create series.
 
-use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::users::cache::CacheStats;
 
 const BUCKETS: [f64; 10] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0];
+const METHODS: [&str; 8] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "OTHER"];
+/// Status codes 100–599.
+const STATUSES: usize = 500;
 
 /// Process-wide counters.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Metrics {
-    requests: Mutex<BTreeMap<(String, u16), u64>>,
-    buckets: [AtomicU64; BUCKETS.len()],
-    duration_count: AtomicU64,
+    /// Requests per (method, status − 100).
+    requests: Vec<AtomicU64>,
+    /// Requests per latency bucket (the last one: over every bound).
+    buckets: [AtomicU64; BUCKETS.len() + 1],
     duration_sum_micros: AtomicU64,
     reloads_ok: AtomicU64,
     reloads_failed: AtomicU64,
 }
 
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            requests: (0..METHODS.len() * STATUSES).map(|_| AtomicU64::new(0)).collect(),
+            buckets: Default::default(),
+            duration_sum_micros: AtomicU64::new(0),
+            reloads_ok: AtomicU64::new(0),
+            reloads_failed: AtomicU64::new(0),
+        }
+    }
+}
+
 impl Metrics {
     /// Records one finished request.
     pub fn observe_request(&self, method: &str, status: u16, took: Duration) {
-        if let Ok(mut map) = self.requests.lock() {
-            *map.entry((method.to_owned(), status)).or_default() += 1;
-        }
+        let m = METHODS.iter().position(|known| *known == method).unwrap_or(METHODS.len() - 1);
+        let s = usize::from(status.clamp(100, 599) - 100);
+        self.requests[m * STATUSES + s].fetch_add(1, Ordering::Relaxed);
         let secs = took.as_secs_f64();
-        for (i, bound) in BUCKETS.iter().enumerate() {
-            if secs <= *bound {
-                self.buckets[i].fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        self.duration_count.fetch_add(1, Ordering::Relaxed);
+        let bucket = BUCKETS.iter().position(|bound| secs <= *bound).unwrap_or(BUCKETS.len());
+        self.buckets[bucket].fetch_add(1, Ordering::Relaxed);
         self.duration_sum_micros.fetch_add(u64::try_from(took.as_micros()).unwrap_or(u64::MAX), Ordering::Relaxed);
     }
 
@@ -48,18 +60,21 @@ impl Metrics {
         let mut out = String::new();
         out.push_str("# HELP userapi_http_requests_total HTTP requests by method and status.\n");
         out.push_str("# TYPE userapi_http_requests_total counter\n");
-        if let Ok(map) = self.requests.lock() {
-            for ((method, status), n) in map.iter() {
+        for (i, counter) in self.requests.iter().enumerate() {
+            let n = counter.load(Ordering::Relaxed);
+            if n > 0 {
+                let (method, status) = (METHODS[i / STATUSES], i % STATUSES + 100);
                 let _ = writeln!(out, "userapi_http_requests_total{{method=\"{method}\",status=\"{status}\"}} {n}");
             }
         }
         out.push_str("# HELP userapi_http_request_duration_seconds Time to answer a request.\n");
         out.push_str("# TYPE userapi_http_request_duration_seconds histogram\n");
+        let mut cumulative = 0;
         for (i, bound) in BUCKETS.iter().enumerate() {
-            let n = self.buckets[i].load(Ordering::Relaxed);
-            let _ = writeln!(out, "userapi_http_request_duration_seconds_bucket{{le=\"{bound}\"}} {n}");
+            cumulative += self.buckets[i].load(Ordering::Relaxed);
+            let _ = writeln!(out, "userapi_http_request_duration_seconds_bucket{{le=\"{bound}\"}} {cumulative}");
         }
-        let count = self.duration_count.load(Ordering::Relaxed);
+        let count = cumulative + self.buckets[BUCKETS.len()].load(Ordering::Relaxed);
         let sum = self.duration_sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
         let _ = writeln!(out, "userapi_http_request_duration_seconds_bucket{{le=\"+Inf\"}} {count}");
         let _ = writeln!(out, "userapi_http_request_duration_seconds_sum {sum}");

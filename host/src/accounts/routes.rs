@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
@@ -14,7 +15,7 @@ use serde_json::{json, Value};
 use super::changes::{self, Confirmation};
 use super::profile_image::{self, FilesystemStore, ImageStore};
 use super::service::{AccountError, NewNameRefusal, CAN_DEACTIVATE_USERS};
-use super::view::{account_for_viewer, Memberships, RequestOrigin, ViewRequest};
+use super::view::{Memberships, RequestOrigin, ViewRequest};
 use super::{deactivation, patch, registration, username_replacement, view};
 use crate::app::AppState;
 use crate::auth::{self, Principal};
@@ -112,8 +113,13 @@ async fn me(auth: Authenticated) -> Json<Value> {
     Json(json!({ "username": auth.user().username }))
 }
 
-/// The account object as `caller` sees it (visibility.md), with the org
-/// memberships a visibility policy weighs looked up only when one decides.
+/// A JSON body already serialised.
+fn json_bytes(bytes: Bytes) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], bytes).into_response()
+}
+
+/// The account object as `caller` sees it (visibility.md), serialised, with
+/// the org memberships a visibility policy weighs looked up only when one decides.
 async fn render(
     state: &AppState,
     site: &Site,
@@ -121,7 +127,7 @@ async fn render(
     origin: &RequestOrigin,
     caller: &Principal,
     shared: bool,
-) -> ApiResult<Value> {
+) -> ApiResult<Bytes> {
     let viewer = caller.user();
     let mut request = ViewRequest {
         viewer_id: viewer.id,
@@ -134,7 +140,7 @@ async fn render(
         let (viewer, owner) = preferences::org_memberships(&state.db, viewer.id, record.user.id).await?;
         request.orgs = Some(Memberships { viewer, owner });
     }
-    Ok(account_for_viewer(site, record, origin, &request))
+    Ok(view::render(site, record, origin, &request))
 }
 
 /// `GET /api/user/v1/accounts/{username}`: the caller and the account come
@@ -149,7 +155,7 @@ async fn get_account(
     Path(username): Path<String>,
     Query(query): QueryMap,
     origin: RequestOrigin,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let Some(credential) = credential else {
         return Err(ApiError::not_authenticated());
     };
@@ -162,7 +168,7 @@ async fn get_account(
     check_query_permission(&caller, &query)?;
     let target = target.ok_or_else(ApiError::not_found)?;
     let shared = query_value(&query, "view") == Some("shared");
-    Ok(Json(render(&state, &site, &target, &origin, &caller, shared).await?))
+    Ok(json_bytes(render(&state, &site, &target, &origin, &caller, shared).await?))
 }
 
 /// The most usernames one `username=a,b,…` list may name.
@@ -199,11 +205,13 @@ async fn list_accounts(
     if records.is_empty() {
         return Err(ApiError::not_found());
     }
-    let mut accounts = Vec::with_capacity(records.len());
-    for record in &records {
-        accounts.push(render(&state, &site, record, &origin, &auth, shared).await?);
+    let mut body = Vec::with_capacity(records.len() * 1024);
+    for (i, record) in records.iter().enumerate() {
+        body.push(if i == 0 { b'[' } else { b',' });
+        body.extend_from_slice(&render(&state, &site, record, &origin, &auth, shared).await?);
     }
-    Ok(Json(Value::Array(accounts)).into_response())
+    body.push(b']');
+    Ok(json_bytes(Bytes::from(body)))
 }
 
 /// The 404 of §6 for a retired address, with the cancellable retirement
@@ -377,7 +385,7 @@ async fn deactivate(
     auth: Authenticated,
     Path(username): Path<String>,
     origin: RequestOrigin,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     if !users::has_permission(&state.db, auth.user(), CAN_DEACTIVATE_USERS).await? {
         return Err(ApiError::permission_denied());
     }
@@ -385,7 +393,7 @@ async fn deactivate(
     let target = state.users.by_username(&site.tenant, &username).await?.ok_or_else(ApiError::not_found)?;
     deactivation::deactivate(&state.db, &site, auth.user(), &target.user).await?;
     let record = state.users.by_id(&site.tenant, target.user.id).await?.ok_or_else(ApiError::not_found)?;
-    Ok(Json(render(&state, &site, &record, &origin, &auth, false).await?))
+    Ok(json_bytes(render(&state, &site, &record, &origin, &auth, false).await?))
 }
 
 /// `POST /api/user/v1/accounts/replace_usernames/` (the replacement worker only).

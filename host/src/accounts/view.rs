@@ -3,6 +3,8 @@
 
 use std::collections::HashMap;
 
+use bytes::Bytes;
+
 use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
@@ -150,6 +152,22 @@ pub fn full_account(site: &Site, record: &UserRecord, origin: &RequestOrigin) ->
     m
 }
 
+/// The account as `request`'s viewer sees it, serialised. Owners and staff
+/// get the full object, others what the site's own rules show: both depend
+/// on the record, the site and the origin only, so they are memoised in the
+/// record (and die with it). A visibility policy plugin decides per viewer:
+/// its answers are not memoised.
+pub fn render(site: &Site, record: &UserRecord, origin: &RequestOrigin, request: &ViewRequest<'_>) -> Bytes {
+    let full = !request.needs_policy(record.user.id);
+    let make = || Bytes::from(Value::Object(account_for_viewer(site, record, origin, request)).to_string());
+    if !full && site.plugins.visibility.is_some() {
+        return make();
+    }
+    // The parental-consent rule depends on the current year.
+    let key = format!("{} {} {} {full} {}", site.generation, age::current_year(), origin.scheme, origin.host);
+    record.renderings.get_or(&key, make)
+}
+
 /// Who is asking for an account, and how.
 #[derive(Debug, Clone)]
 pub struct ViewRequest<'a> {
@@ -183,7 +201,7 @@ pub fn account_for_viewer(
     record: &UserRecord,
     origin: &RequestOrigin,
     request: &ViewRequest<'_>,
-) -> Value {
+) -> Map<String, Value> {
     let config = &site.config.account_visibility_configuration;
     let mut full = full_account(site, record, origin);
     let fields: Vec<String> = if !request.needs_policy(record.user.id) {
@@ -214,5 +232,5 @@ pub fn account_for_viewer(
         let value = full.remove(&field).unwrap_or(Value::Null);
         out.insert(field, value);
     }
-    Value::Object(out)
+    out
 }

@@ -133,16 +133,24 @@ pub enum TokensCommand {
     Issue(accounts::IssueToken),
 }
 
-/// Sets up tracing to stderr (stdout carries command output).
-pub fn init_logging(format: Option<&str>) {
+/// Sets up tracing to stderr (stdout carries command output). Lines are
+/// written by a thread of their own, so a request never waits for stderr;
+/// keep the returned guard alive until exit, which flushes the last lines.
+pub fn init_logging(format: Option<&str>) -> tracing_appender::non_blocking::WorkerGuard {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
     let json = match format {
         Some(f) => f.eq_ignore_ascii_case("json"),
         None => !std::io::stderr().is_terminal(),
     };
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    let _ = if json { builder.json().flatten_event(true).try_init() } else { builder.try_init() };
+    let (writer, guard) = tracing_appender::non_blocking(std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
+    let _ = if json {
+        builder.json().flatten_event(true).try_init()
+    } else {
+        builder.with_ansi(std::io::stderr().is_terminal()).try_init()
+    };
+    guard
 }
 
 /// Runs a parsed command line.

@@ -6,7 +6,7 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 
 use super::{load_sites, open_db_with, CommonArgs};
-use crate::app::{router, AppState};
+use crate::app::{router, App, AppState};
 use crate::metrics::Metrics;
 use crate::users::{RecordCache, Users};
 
@@ -20,7 +20,7 @@ pub async fn run(common: &CommonArgs) -> anyhow::Result<()> {
     let cache = Arc::new(RecordCache::new(common.cache_entries));
     let db = open_db_with(common, cache.clone(), true).await?;
     crate::retirement::states::sync(&db, &sites.current()).await.context("cannot apply the retirement states")?;
-    let state = AppState {
+    let state = AppState::new(App {
         db: db.clone(),
         users: Users::new(db.clone(), cache),
         sites: Arc::clone(&sites),
@@ -28,7 +28,7 @@ pub async fn run(common: &CommonArgs) -> anyhow::Result<()> {
         max_body_bytes: common.max_body_bytes,
         registration_limiter: Arc::default(),
         verified_secrets: Arc::default(),
-    };
+    });
     let listener = TcpListener::bind(&common.bind).await.with_context(|| format!("cannot bind {}", common.bind))?;
     let addr = listener.local_addr()?;
     let shutdown = shutdown_signal()?;

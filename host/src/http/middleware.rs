@@ -8,32 +8,52 @@ use axum::http::{header, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
+use tower_http::request_id::RequestId;
 
 use crate::app::AppState;
 use crate::http::error::ApiError;
 
-/// Refuses a declared Content-Length over the limit before reading anything
-/// (streamed bodies are cut by the extractor's limit, also as 413).
-pub async fn limit_body(State(state): State<AppState>, req: Request, next: Next) -> Response {
+/// What every request passes through, in one layer: the access log and
+/// metrics around everything; then the declared-body limit, NULs in the
+/// query, and DRF's 405/OPTIONS answers.
+pub async fn edge(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let id = req.extensions().get::<RequestId>().and_then(|id| id.header_value().to_str().ok()).map(str::to_owned);
+    let response = match refusal(&state, &req) {
+        Some(refused) => refused,
+        None => framework_answers(&method, next.run(req).await),
+    };
+    let took = start.elapsed();
+    state.metrics.observe_request(method.as_str(), response.status().as_u16(), took);
+    // Never headers, bodies or query strings: they can carry tokens,
+    // passwords or e-mail addresses.
+    tracing::info!(
+        request_id = id.as_deref().unwrap_or(""),
+        method = %method,
+        path = %path,
+        status = response.status().as_u16(),
+        micros = took.as_micros() as u64,
+        "request"
+    );
+    response
+}
+
+/// A request refused before routing: a declared Content-Length over the
+/// limit (streamed bodies are cut by the extractor's limit, also as 413),
+/// or a query string holding U+0000 in a name or value (400 field error
+/// naming the parameter: neither backend stores or matches it).
+fn refusal(state: &AppState, req: &Request) -> Option<Response> {
     let declared =
         req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     let limit = body_limit_for(req.uri().path(), state.max_body_bytes);
     if declared.is_some_and(|n| n > limit as u64) {
-        return ApiError::payload_too_large(limit).into_response();
+        return Some(ApiError::payload_too_large(limit).into_response());
     }
-    next.run(req).await
-}
-
-/// Refuses a query string holding U+0000 in a name or value (400 field
-/// error naming the parameter): neither backend stores or matches it.
-pub async fn refuse_nul_in_query(req: Request, next: Next) -> Response {
-    if let Some(query) = req.uri().query() {
-        let nul = form_urlencoded::parse(query.as_bytes()).find(|(k, v)| k.contains('\0') || v.contains('\0'));
-        if let Some((name, _)) = nul {
-            return crate::http::json::nul_error(&name).into_response();
-        }
-    }
-    next.run(req).await
+    let query = req.uri().query()?;
+    let (name, _) = form_urlencoded::parse(query.as_bytes()).find(|(k, v)| k.contains('\0') || v.contains('\0'))?;
+    Some(crate::http::json::nul_error(&name).into_response())
 }
 
 /// The body limit of a path: profile image uploads have their own
@@ -48,14 +68,12 @@ pub fn body_limit_for(path: &str, configured: usize) -> usize {
 
 /// Turns axum's bodiless 405 into DRF's JSON and answers OPTIONS like DRF's
 /// metadata view.
-pub async fn framework_answers(req: Request, next: Next) -> Response {
-    let method = req.method().clone();
-    let response = next.run(req).await;
+fn framework_answers(method: &Method, response: Response) -> Response {
     if response.status() != StatusCode::METHOD_NOT_ALLOWED || response.headers().contains_key(header::CONTENT_TYPE) {
         return response;
     }
     let allow = response.headers().get(header::ALLOW).cloned();
-    if method == Method::OPTIONS {
+    if *method == Method::OPTIONS {
         let mut ok =
             axum::Json(json!({"renders": ["application/json"], "parses": ["application/json"]})).into_response();
         if let Some(allow) = allow {
@@ -79,15 +97,6 @@ pub async fn not_found() -> ApiError {
 /// parameters fall outside Open edX's URL patterns.
 pub fn no_route() -> ApiError {
     ApiError::detail(StatusCode::NOT_FOUND, "Not found.")
-}
-
-/// Counts requests and their latency for `/metrics`.
-pub async fn record_metrics(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let start = Instant::now();
-    let method = req.method().clone();
-    let response = next.run(req).await;
-    state.metrics.observe_request(method.as_str(), response.status().as_u16(), start.elapsed());
-    response
 }
 
 /// `{username}` path segments match `[\w .@_+-]+` (accounts.md §1); any other

@@ -18,8 +18,8 @@ use crate::sites::Site;
 #[derive(Debug, Clone)]
 pub struct CurrentSite(pub Arc<Site>);
 
-/// Resolves the site from the Host header; unknown host without a default
-/// site → 404 `{"developer_message": "unknown site"}`.
+/// Resolves the site from the Host header, then applies its CORS rules;
+/// unknown host without a default site → 404 `{"developer_message": "unknown site"}`.
 pub async fn resolve_site(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let host = req
         .headers()
@@ -31,7 +31,7 @@ pub async fn resolve_site(State(state): State<AppState>, mut req: Request, next:
     match state.sites.current().for_host(&host) {
         Some(site) => {
             req.extensions_mut().insert(CurrentSite(site));
-            next.run(req).await
+            crate::http::cors::cors(req, next).await
         }
         None => ApiError::json(StatusCode::NOT_FOUND, json!({"developer_message": "unknown site"})).into_response(),
     }

@@ -162,6 +162,7 @@ fn build_site(file: &Path, config: SiteConfig) -> Result<Site, Vec<SiteIssue>> {
     }
     let plugins = load_plugins(file, &config).map_err(|i| vec![i])?;
     Ok(Site {
+        generation: super::next_generation(),
         id: config.site.clone(),
         tenant: config.tenant.clone().unwrap_or_else(|| config.site.clone()),
         file: file.to_path_buf(),

@@ -18,6 +18,9 @@ use crate::plugins::SitePlugins;
 /// One loaded, validated site.
 #[derive(Debug)]
 pub struct Site {
+    /// Unique to this load of the site: what is derived from its config
+    /// (rendered accounts) is keyed by it, so a reload never serves stale output.
+    pub generation: u64,
     /// The site's id (`site`).
     pub id: String,
     /// The user namespace this site serves (`tenant`, defaulting to the id).
@@ -32,6 +35,12 @@ pub struct Site {
     pub extended_profile_schema: Option<jsonschema::Validator>,
     /// The plugins its slots name, loaded and checked.
     pub plugins: SitePlugins,
+}
+
+/// A number no other site load in this process has.
+pub fn next_generation() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Every loaded site, indexed by domain.

@@ -28,6 +28,56 @@ pub struct Profile {
     pub profile_image_uploaded_at: Option<i64>,
 }
 
+/// Renderings of a record, memoised under the renderer's key; they die with
+/// the record, so they are exactly as fresh as it is.
+#[derive(Default)]
+pub struct Renderings(std::sync::Mutex<Vec<(String, bytes::Bytes)>>);
+
+/// Most renderings kept per record.
+const MAX_RENDERINGS: usize = 4;
+
+impl Renderings {
+    /// The rendering under `key`, made by `make` the first time.
+    pub fn get_or(&self, key: &str, make: impl FnOnce() -> bytes::Bytes) -> bytes::Bytes {
+        if let Some((_, found)) = self.lock().iter().find(|(k, _)| k == key) {
+            return found.clone();
+        }
+        let made = make();
+        let mut kept = self.lock();
+        if kept.len() >= MAX_RENDERINGS {
+            kept.remove(0);
+        }
+        kept.push((key.to_owned(), made.clone()));
+        made
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(String, bytes::Bytes)>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Clone for Renderings {
+    /// A copy of a record starts without renderings.
+    fn clone(&self) -> Self {
+        Renderings::default()
+    }
+}
+
+impl PartialEq for Renderings {
+    /// Renderings are derived: they never make two records differ.
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for Renderings {}
+
+impl std::fmt::Debug for Renderings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Renderings({})", self.lock().len())
+    }
+}
+
 /// Everything an account object or a preference map is built from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserRecord {
@@ -42,6 +92,8 @@ pub struct UserRecord {
     pub pending_name_change: Option<String>,
     /// The confirmed, active recovery address.
     pub secondary_email: Option<String>,
+    /// What renderers made of this record.
+    pub renderings: Renderings,
 }
 
 impl UserRecord {
@@ -159,6 +211,7 @@ impl FromRow for UserRecord {
             preferences: json_list(row, r + 2)?,
             pending_name_change: Column::read(row, r + 3)?,
             secondary_email: Column::read(row, r + 4)?,
+            renderings: Renderings::default(),
         })
     }
 }
