@@ -116,6 +116,23 @@ impl TestServer {
         }
         let database_url = fresh_database(backend, dir.path()).await;
         let extra_env: Vec<(String, String)> = env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        Self::launch(backend, dir, database_url, sites_dir, extra_env).await
+    }
+
+    /// Another instance of the service on this server's database and sites
+    /// (as several stateless instances run on one PostgreSQL database).
+    pub async fn another_instance(&self) -> TestServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        Self::launch(self.backend, dir, self.database_url.clone(), self.sites_dir.clone(), self.extra_env.clone()).await
+    }
+
+    async fn launch(
+        backend: Backend,
+        dir: tempfile::TempDir,
+        database_url: String,
+        sites_dir: PathBuf,
+        extra_env: Vec<(String, String)>,
+    ) -> TestServer {
         let log = std::fs::File::create(dir.path().join("server.log")).expect("log file");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_userapi"));
         cmd.arg("serve")
@@ -150,6 +167,16 @@ impl TestServer {
         }
     }
 
+    /// A counter of the server's `/metrics` (the sum of its series).
+    pub async fn metric(&self, name: &str) -> u64 {
+        let text = self.client.get(format!("{}/metrics", self.base)).send().await.expect("metrics");
+        let text = text.text().await.expect("metrics body");
+        text.lines()
+            .filter(|l| l.split(['{', ' ']).next() == Some(name))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum()
+    }
+
     /// The server's process id.
     pub fn pid(&self) -> u32 {
         self.child.id().expect("server still running")
@@ -174,6 +201,22 @@ impl TestServer {
     pub async fn get_as(&self, host: &str, path: &str, token: &str) -> Response {
         self.request(Method::GET, host, path)
             .header("authorization", format!("JWT {token}"))
+            .send()
+            .await
+            .expect("send")
+    }
+
+    /// `GET /api/user/v1/accounts/{username}` on `host` as `token`.
+    pub async fn get_account(&self, host: &str, username: &str, token: &str) -> Response {
+        self.get_as(host, &format!("/api/user/v1/accounts/{username}"), token).await
+    }
+
+    /// `PATCH /api/user/v1/accounts/{username}` on `host` as `token`, with a merge-patch body.
+    pub async fn patch_account(&self, host: &str, username: &str, token: &str, body: Value) -> Response {
+        self.request(Method::PATCH, host, &format!("/api/user/v1/accounts/{username}"))
+            .header("authorization", format!("JWT {token}"))
+            .header("content-type", "application/merge-patch+json")
+            .body(body.to_string())
             .send()
             .await
             .expect("send")
@@ -304,14 +347,9 @@ impl TestServer {
         panic!("the server did not reload after SIGHUP");
     }
 
-    /// How many site reloads the server has done (its metrics).
+    /// How many site reloads the server has done.
     async fn reloads(&self) -> u64 {
-        let text = self.client.get(format!("{}/metrics", self.base)).send().await.expect("metrics");
-        let text = text.text().await.expect("metrics body");
-        text.lines()
-            .filter(|l| l.starts_with("userapi_site_reloads_total"))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-            .sum()
+        self.metric("userapi_site_reloads_total").await
     }
 
     /// Replaces a site file of this server's sites directory.

@@ -9,6 +9,7 @@ mod accounts;
 mod auth;
 mod cli;
 mod clients;
+mod data_layer;
 mod http;
 mod mail;
 mod patch_properties;

@@ -461,7 +461,7 @@ async fn validate_registration(
     } else if body.bytes.is_empty() {
         serde_json::Map::new()
     } else {
-        match body.json::<Value>(JSON)? {
+        match body.json(JSON)? {
             Value::Object(map) => map,
             _ => serde_json::Map::new(),
         }

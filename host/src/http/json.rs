@@ -5,7 +5,6 @@
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::{header, StatusCode};
-use serde::de::DeserializeOwned;
 
 use crate::app::AppState;
 use crate::http::error::ApiError;
@@ -46,7 +45,7 @@ impl RawBody {
     /// Parses a JSON body. `accepted` lists the media types the route reads;
     /// another type is a 415, malformed JSON a 400, and a string holding
     /// U+0000 anywhere a 400 field error.
-    pub fn json<T: DeserializeOwned>(&self, accepted: &[&str]) -> Result<T, ApiError> {
+    pub fn json(&self, accepted: &[&str]) -> Result<serde_json::Value, ApiError> {
         let media = self.media_type();
         if !accepted.contains(&media.as_str()) {
             return Err(ApiError::unsupported_media_type(self.content_type.as_deref().unwrap_or("")));
@@ -68,12 +67,12 @@ impl RawBody {
 /// Parses JSON bytes, answering malformed input with DRF's 400 and strings
 /// holding U+0000 with a field error (PostgreSQL cannot store them, so
 /// neither backend does).
-pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+pub fn parse_json(bytes: &[u8]) -> Result<serde_json::Value, ApiError> {
     let value: serde_json::Value = serde_json::from_slice(bytes).map_err(ApiError::json_parse)?;
     if let Some(field) = nul_field(&value, None) {
         return Err(nul_error(&field));
     }
-    serde_json::from_value(value).map_err(ApiError::json_parse)
+    Ok(value)
 }
 
 /// The top-level field under which `value` holds a string (or key) with

@@ -282,6 +282,7 @@ fn run_batch(conn: rusqlite::Connection, batch: Vec<WriteJob>, hook: &dyn CacheH
     // Per user id, the record the last job touching it read back (or none).
     let mut changed: HashMap<i64, Option<Box<dyn std::any::Any + Send>>> = HashMap::new();
     let mut order: Vec<i64> = Vec::new();
+    let mut kept = 0u64;
     for job in batch {
         if let Err(e) = run_cached(&conn, "SAVEPOINT job") {
             tracing::error!(error = %e, "cannot open a savepoint");
@@ -294,6 +295,7 @@ fn run_batch(conn: rusqlite::Connection, batch: Vec<WriteJob>, hook: &dyn CacheH
         conn = back;
         let keep = matches!(&finished, Ok(f) if f.ok);
         if keep {
+            kept += 1;
             record_changes(&mut changed, &mut order, changes);
             let _ = run_cached(&conn, "RELEASE job");
         } else {
@@ -309,7 +311,7 @@ fn run_batch(conn: rusqlite::Connection, batch: Vec<WriteJob>, hook: &dyn CacheH
     match &commit {
         Ok(()) => {
             COMMITS.fetch_add(1, Ordering::Relaxed);
-            COMMITTED_JOBS.fetch_add(deliveries.len() as u64, Ordering::Relaxed);
+            COMMITTED_JOBS.fetch_add(kept, Ordering::Relaxed);
             for id in order {
                 match changed.remove(&id).flatten() {
                     Some(record) => hook.refreshed(id, record),
