@@ -201,6 +201,13 @@ async fn nul_characters_are_refused_alike(b: Backend) {
         .unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     assert_eq!(body_json(r).await, refused("client_id"));
+    // A signed token whose username holds one names nobody.
+    let token_with_nul = mint_hs256(ALPHA_SECRET, &alpha_claims("ali\u{0}ce"));
+    let r = s.get_as("alpha.test", "/api/user/v1/me", &token_with_nul).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(body_json(r).await, json!({"detail": "Invalid token."}));
+    let r = s.get_account("alpha.test", "alice", &token_with_nul).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     // A path segment the store would have to look up.
     let r = s.request(Method::GET, "alpha.test", "/email_confirm/abc%00def").send().await.unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);

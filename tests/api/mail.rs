@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
@@ -71,13 +71,7 @@ fn smtp_site(port: u16) -> serde_json::Value {
 }
 
 async fn patch_email(s: &TestServer, token: &str, body: serde_json::Value) -> reqwest::Response {
-    s.request(Method::PATCH, "alpha.test", "/api/user/v1/accounts/alice")
-        .header("authorization", format!("JWT {token}"))
-        .header("content-type", "application/merge-patch+json")
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap()
+    s.patch_account("alpha.test", "alice", token, body).await
 }
 
 async fn email_change_is_delivered_over_smtp(b: Backend) {

@@ -37,17 +37,11 @@ fn validator_site(id: &str, choices: &[&str]) -> (String, Value) {
 }
 
 async fn patch(s: &TestServer, host: &str, username: &str, token: &str, body: Value) -> reqwest::Response {
-    s.request(Method::PATCH, host, &format!("/api/user/v1/accounts/{username}"))
-        .header("authorization", format!("JWT {token}"))
-        .header("content-type", "application/merge-patch+json")
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap()
+    s.patch_account(host, username, token, body).await
 }
 
 async fn account(s: &TestServer, host: &str, username: &str, token: &str) -> Value {
-    let r = s.get_as(host, &format!("/api/user/v1/accounts/{username}"), token).await;
+    let r = s.get_account(host, username, token).await;
     assert_eq!(r.status(), StatusCode::OK);
     body_json(r).await
 }

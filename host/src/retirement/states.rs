@@ -45,19 +45,9 @@ pub async fn sync(db: &Db, sites: &SiteSet) -> Result<(), StateSyncError> {
 }
 
 async fn sync_tenant(c: &mut Conn, tenant: &str, states: &[String]) -> Result<(), StateSyncError> {
-    let existing: Vec<(i64, String, i64)> = c
-        .fetch_all(
-            "SELECT id, state_name, state_execution_order FROM retirement_states WHERE tenant = $1 \
-             ORDER BY state_execution_order",
-            args![tenant],
-        )
-        .await?;
+    let existing = super::status::states(c, tenant).await?;
     let unchanged = existing.len() == states.len()
-        && existing
-            .iter()
-            .zip(states)
-            .enumerate()
-            .all(|(i, ((_, name, order), want))| name == want && *order == order_of(i));
+        && existing.iter().zip(states).enumerate().all(|(i, (s, want))| s.name == *want && s.order == order_of(i));
     if unchanged {
         return Ok(());
     }
@@ -73,8 +63,8 @@ async fn sync_tenant(c: &mut Conn, tenant: &str, states: &[String]) -> Result<()
             return Err(StateSyncError::UsersInProgress { tenant: tenant.to_owned() });
         }
     }
-    let by_name: HashMap<&str, i64> = existing.iter().map(|(id, name, _)| (name.as_str(), *id)).collect();
-    for (id, name, _) in &existing {
+    let by_name: HashMap<&str, i64> = existing.iter().map(|s| (s.name.as_str(), s.id)).collect();
+    for super::status::State { id, name, .. } in &existing {
         if !states.contains(name) {
             let used: Option<(i64,)> = c
                 .fetch_optional(

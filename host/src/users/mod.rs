@@ -45,6 +45,9 @@ impl Users {
 
     /// The record of `tenant`'s user `username`: from the cache, else one read.
     pub async fn by_username(&self, tenant: &str, username: &str) -> StoreResult<Option<Arc<UserRecord>>> {
+        if !types::could_be_stored(username) {
+            return Ok(None);
+        }
         if let Some(found) = self.cache.by_username(tenant, username) {
             return Ok(Some(found));
         }
@@ -95,7 +98,7 @@ impl Users {
     pub async fn by_usernames(&self, tenant: &str, usernames: &[String]) -> StoreResult<Vec<Arc<UserRecord>>> {
         let mut found = Vec::with_capacity(usernames.len());
         let mut missing = Vec::new();
-        for name in usernames {
+        for name in usernames.iter().filter(|n| types::could_be_stored(n)) {
             match self.cache.by_username(tenant, name) {
                 Some(r) => found.push(r),
                 None if !missing.contains(name) => missing.push(name.clone()),
@@ -116,6 +119,9 @@ impl Users {
 
     /// The record of `tenant`'s user whose address is exactly `email` (one read).
     pub async fn by_email(&self, tenant: &str, email: &str) -> StoreResult<Option<Arc<UserRecord>>> {
+        if !types::could_be_stored(email) {
+            return Ok(None);
+        }
         let ticket = self.cache.ticket();
         let (t, e) = (tenant.to_owned(), email.to_owned());
         let found = self.db.read(move |c| Box::pin(async move { record::by_email(c, &t, &e).await })).await?;

@@ -98,12 +98,6 @@ pub async fn find_by_username(c: &mut Conn, tenant: &str, username: &str) -> Sto
     c.fetch_optional(&sql, args![tenant, &username_key(username), username]).await
 }
 
-/// The user with id `id` in `tenant`.
-pub async fn find_by_id(c: &mut Conn, tenant: &str, id: i64) -> StoreResult<Option<User>> {
-    let sql = select_users("WHERE u.tenant = $1 AND u.id = $2");
-    c.fetch_optional(&sql, args![tenant, id]).await
-}
-
 /// Users of `tenant` whose e-mail is one of `emails` (exact match), in id order.
 pub async fn find_by_emails(c: &mut Conn, tenant: &str, emails: &[String]) -> StoreResult<Vec<User>> {
     let sql = select_users("WHERE u.tenant = $1 AND u.email_key = $2 AND u.email = $3");

@@ -43,6 +43,12 @@ impl fmt::Display for Username {
     }
 }
 
+/// Whether a name or address could be stored at all: no account holds one
+/// with U+0000 (the store refuses them), so a lookup need not ask.
+pub fn could_be_stored(value: &str) -> bool {
+    !value.contains('\0')
+}
+
 /// The case-insensitive uniqueness key of a username.
 pub fn username_key(raw: &str) -> String {
     raw.to_lowercase()
