@@ -132,6 +132,17 @@ for backend in $BACKENDS; do
     printf '%-9s %-16s %-9s %10s %8s %8s %10s %9s\n' "$backend" "$kind" ceiling "$c_rps" "$c_p50" "$c_p99" "$c_bad" ""
     printf '%-9s %-16s %-9s %10s %8s %8s %10s %9s\n' "$backend" "$kind" userapi "$u_rps" "$u_p50" "$u_p99" "$u_bad" "$ratio"
   done
+  # Statement preparations stay flat under load (QPSG: no re-planning),
+  # PATCHes are committed in groups (SQLite), and reads hit the cache.
+  curl -s "$userapi/metrics" | awk -v backend="$backend" '
+    $1 == "userapi_sqlite_prepares_total" { p = $2 } $1 == "userapi_sqlite_reprepares_total" { r = $2 }
+    $1 == "userapi_sqlite_commits_total" { c = $2 } $1 == "userapi_sqlite_committed_writes_total" { w = $2 }
+    $1 == "userapi_cache_hits_total" { h = $2 } $1 == "userapi_cache_misses_total" { m = $2 }
+    END {
+      printf "%-9s cache: %d hits, %d misses", backend, h, m
+      if (backend == "sqlite") printf "; statements: %d prepared, %d re-prepared; %d writes in %d commits (%.1f per commit)", p, r, w, c, (c ? w / c : 0)
+      printf "\n"
+    }'
   kill "$serve_pid" "$ceiling_pid" 2>/dev/null || true
   wait "$serve_pid" "$ceiling_pid" 2>/dev/null || true
   if [ "$backend" = postgres ]; then psql "$PG_URL/postgres" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null; fi

@@ -90,6 +90,43 @@ async fn a_deactivated_accounts_token_is_refused_on_every_instance_within_a_seco
     .await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_that_loses_its_notifications_empties_its_cache_and_follows_again() {
+    let a = TestServer::start(Backend::Postgres).await;
+    let b = a.another_instance().await;
+    a.create_user("alpha", "alice", &[]).await;
+    let token = a.token("alpha", "alice").await;
+    assert!(bio(&b, "alice", &token).await.is_null());
+    // Cut every instance's LISTEN connection; a change made now cannot be notified.
+    let cut = a
+        .query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid() AND query ILIKE 'LISTEN%'",
+            &[],
+        )
+        .await;
+    assert_eq!(cut.len(), 2, "one listener per instance");
+    let r = a.patch_account("alpha.test", "alice", &token, json!({"bio": "while B was deaf"})).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    eventually(Duration::from_secs(1), "B dropping what it may have missed", || async {
+        bio(&b, "alice", &token).await == "while B was deaf"
+    })
+    .await;
+    // B listens again: its cache serves hits again, and still sees A's changes.
+    eventually(Duration::from_secs(5), "B caching again", || async {
+        let before = b.metric("userapi_cache_hits_total").await;
+        bio(&b, "alice", &token).await;
+        b.metric("userapi_cache_hits_total").await > before
+    })
+    .await;
+    let r = a.patch_account("alpha.test", "alice", &token, json!({"bio": "after B came back"})).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    eventually(Duration::from_secs(1), "B reading A's later write", || async {
+        bio(&b, "alice", &token).await == "after B came back"
+    })
+    .await;
+}
+
 fn smtp_site(id: &str, port: u16) -> Value {
     let mut config = site(id, "alpha", ALPHA_SECRET);
     config["email"] = json!({"kind": "smtp", "url": format!("smtp://127.0.0.1:{port}")});

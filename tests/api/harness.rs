@@ -324,6 +324,7 @@ impl TestServer {
                             .map(|i| match row.column(i).type_info().name() {
                                 "INT8" => row.get::<Option<i64>, _>(i).map(|v| v.to_string()),
                                 "INT4" => row.get::<Option<i32>, _>(i).map(|v| v.to_string()),
+                                "BOOL" => row.get::<Option<bool>, _>(i).map(|v| v.to_string()),
                                 _ => row.get::<Option<String>, _>(i),
                             })
                             .collect()
