@@ -13,5 +13,4 @@ CREATE INDEX retirement_status_state_created ON retirement_status (current_state
 CREATE INDEX retirement_status_last_state ON retirement_status (last_state_id);
 CREATE INDEX partner_reporting_status_original_username ON partner_reporting_status (original_username);
 CREATE INDEX oauth_clients_user ON oauth_clients (user_id);
-CREATE INDEX audit_log_actor ON audit_log (actor_user_id);
 CREATE INDEX org_tags_key_org ON org_tags (user_id, key);

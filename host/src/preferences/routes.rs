@@ -63,10 +63,12 @@ async fn get_all(
     CurrentSite(site): CurrentSite,
     auth: Authenticated,
     Path(username): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     check_username_segment(&username)?;
     let record = service::target(&state.users, &site, &auth.record, &username, Access::Read).await?;
-    Ok(Json(Value::Object(service::all(&record))))
+    // The map depends on the record alone: serialised once per record.
+    let body = record.renderings.get_or("preferences", || Value::Object(service::all(&record)).to_string().into());
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 async fn patch_all(

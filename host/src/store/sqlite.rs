@@ -251,43 +251,46 @@ fn writer_loop(conn: rusqlite::Connection, rx: Receiver<Job>, hook: Arc<dyn Cach
                     tracing::error!("a maintenance job panicked");
                 }
             }
-            Job::Write(first) => {
-                let mut batch = vec![first];
-                while batch.len() < MAX_BATCH {
-                    match rx.try_recv() {
-                        Ok(Job::Write(job)) => batch.push(job),
-                        Ok(other) => {
-                            pending = Some(other);
-                            break;
-                        }
-                        Err(_) => break,
-                    }
-                }
-                conn = run_batch(conn, batch, hook.as_ref());
-            }
+            Job::Write(first) => conn = run_batch(conn, first, &rx, &mut pending, hook.as_ref()),
         }
     }
 }
 
-/// Runs `batch` in one transaction, each job in its own savepoint, and
-/// delivers the results after the commit.
-fn run_batch(conn: rusqlite::Connection, batch: Vec<WriteJob>, hook: &dyn CacheHook) -> rusqlite::Connection {
+/// Runs `first` and the write jobs queued behind it (up to [`MAX_BATCH`]) in
+/// one transaction, each in its own savepoint, and delivers the results
+/// after the commit. A job of another kind ends the batch and waits in
+/// `pending`.
+fn run_batch(
+    conn: rusqlite::Connection,
+    first: WriteJob,
+    rx: &Receiver<Job>,
+    pending: &mut Option<Job>,
+    hook: &dyn CacheHook,
+) -> rusqlite::Connection {
     if let Err(e) = run_cached(&conn, "BEGIN IMMEDIATE") {
-        // The jobs never run: dropping them tells each caller its write was not done.
-        tracing::error!(error = %e, jobs = batch.len(), "cannot begin a write transaction");
+        // The job never runs: dropping it tells its caller the write was not done.
+        tracing::error!(error = %e, "cannot begin a write transaction");
+        drop(first);
         return conn;
     }
     let mut conn = conn;
-    let mut deliveries = Vec::with_capacity(batch.len());
+    let mut deliveries = Vec::new();
     // Per user id, the record the last job touching it read back (or none).
     let mut changed: HashMap<i64, Option<Box<dyn std::any::Any + Send>>> = HashMap::new();
     let mut order: Vec<i64> = Vec::new();
     let mut kept = 0u64;
-    for job in batch {
+    let mut next = Some(first);
+    let mut taken = 0;
+    // The jobs queued now; those arriving meanwhile wait for the next batch,
+    // which keeps each request's wait short (measured: taking them too made
+    // batches longer and throughput lower).
+    let initial = rx.len() + 1;
+    while let Some(job) = next.take() {
+        taken += 1;
         if let Err(e) = run_cached(&conn, "SAVEPOINT job") {
             tracing::error!(error = %e, "cannot open a savepoint");
             drop(job);
-            continue;
+            break;
         }
         let mut c = Conn::sqlite(conn);
         let finished = catch_unwind(AssertUnwindSafe(|| job(&mut c)));
@@ -305,6 +308,13 @@ fn run_batch(conn: rusqlite::Connection, batch: Vec<WriteJob>, hook: &dyn CacheH
         match finished {
             Ok(f) => deliveries.push(f.deliver),
             Err(_) => tracing::error!("a write job panicked; its savepoint was rolled back"),
+        }
+        if taken < initial.min(MAX_BATCH) {
+            match rx.try_recv() {
+                Ok(Job::Write(queued)) => next = Some(queued),
+                Ok(other) => *pending = Some(other),
+                Err(_) => {}
+            }
         }
     }
     let commit = run_cached(&conn, "COMMIT").map_err(|e| e.to_string());

@@ -7,7 +7,7 @@ use std::sync::LazyLock;
 use super::store::{User, USER_COLUMNS, USER_COLUMN_COUNT};
 use super::types::{email_key, username_key};
 use crate::args;
-use crate::store::{Backend, Column, Conn, FromRow, Row, StoreError, StoreResult};
+use crate::store::{Backend, Column, Conn, FromRow, Param, Row, StoreError, StoreResult};
 
 /// A stored profile row.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -106,26 +106,14 @@ impl UserRecord {
 const PROFILE_COLUMNS: &str = "p.name, p.meta, p.city, p.year_of_birth, p.gender, p.level_of_education, \
      p.mailing_address, p.goals, p.country, p.state, p.bio, p.phone_number, p.profile_image_uploaded_at";
 
-/// The record's columns after the user's and the profile's: JSON arrays
-/// built in SQL, one sub-select per related table.
-fn related_columns(backend: Backend) -> &'static str {
-    match backend {
-        Backend::Sqlite => {
-            "(SELECT json_group_array(json_array(platform, social_link)) FROM social_links WHERE user_id = u.id), \
-             (SELECT json_group_array(code) FROM language_proficiencies WHERE user_id = u.id), \
-             (SELECT json_group_array(json_array(key, value) ORDER BY id) FROM preferences WHERE user_id = u.id), \
-             (SELECT new_name FROM pending_name_changes WHERE user_id = u.id), \
-             (SELECT secondary_email FROM account_recovery WHERE user_id = u.id AND is_active = 1)"
-        }
-        Backend::Postgres => {
-            "(SELECT json_agg(json_build_array(platform, social_link))::text FROM social_links WHERE user_id = u.id), \
-             (SELECT json_agg(code)::text FROM language_proficiencies WHERE user_id = u.id), \
-             (SELECT json_agg(json_build_array(key, value) ORDER BY id)::text FROM preferences WHERE user_id = u.id), \
-             (SELECT new_name FROM pending_name_changes WHERE user_id = u.id), \
-             (SELECT secondary_email FROM account_recovery WHERE user_id = u.id AND is_active = 1)"
-        }
-    }
-}
+/// PostgreSQL's record columns after the user's and the profile's: JSON
+/// arrays built in SQL, so the whole record is one statement (one round trip).
+const PG_RELATED_COLUMNS: &str = "\
+    (SELECT json_agg(json_build_array(platform, social_link))::text FROM social_links WHERE user_id = u.id), \
+    (SELECT json_agg(code)::text FROM language_proficiencies WHERE user_id = u.id), \
+    (SELECT json_agg(json_build_array(key, value) ORDER BY id)::text FROM preferences WHERE user_id = u.id), \
+    (SELECT new_name FROM pending_name_changes WHERE user_id = u.id), \
+    (SELECT secondary_email FROM account_recovery WHERE user_id = u.id AND is_active = 1)";
 
 /// Which records a query selects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,15 +146,21 @@ impl Filter {
     }
 }
 
-/// Every record query, built once per backend and filter.
+/// Every record query, built once per backend and filter. On SQLite it
+/// selects the user and profile only; the rows around them are read by
+/// small prepared statements in the same job (no round trips there, and no
+/// JSON to build and parse).
 static QUERIES: LazyLock<Vec<((Backend, Filter), String)>> = LazyLock::new(|| {
     let mut queries = Vec::new();
     for backend in [Backend::Sqlite, Backend::Postgres] {
         for filter in Filter::ALL {
+            let related = match backend {
+                Backend::Sqlite => String::new(),
+                Backend::Postgres => format!(", {PG_RELATED_COLUMNS}"),
+            };
             let sql = format!(
-                "SELECT {USER_COLUMNS}, {PROFILE_COLUMNS}, {} FROM users u LEFT JOIN profiles p ON p.user_id = u.id \
-                 WHERE {} ORDER BY u.id",
-                related_columns(backend),
+                "SELECT {USER_COLUMNS}, {PROFILE_COLUMNS}{related} FROM users u \
+                 LEFT JOIN profiles p ON p.user_id = u.id WHERE {} ORDER BY u.id",
                 filter.sql(backend)
             );
             queries.push(((backend, filter), sql));
@@ -179,7 +173,13 @@ fn query(backend: Backend, filter: Filter) -> &'static str {
     QUERIES.iter().find(|(key, _)| *key == (backend, filter)).map_or("", |(_, sql)| sql.as_str())
 }
 
-impl FromRow for UserRecord {
+/// The user and profile columns of a record row.
+struct Head {
+    user: User,
+    profile: Profile,
+}
+
+impl FromRow for Head {
     fn from_row(row: &dyn Row) -> StoreResult<Self> {
         let user = User::read(row, 0)?;
         let p = USER_COLUMN_COUNT;
@@ -198,21 +198,52 @@ impl FromRow for UserRecord {
             phone_number: Column::read(row, p + 11)?,
             profile_image_uploaded_at: Column::read(row, p + 12)?,
         };
-        let r = p + 13;
-        let mut social_links: Vec<(String, String)> = json_list(row, r)?;
-        social_links.sort();
-        let mut languages: Vec<String> = json_list(row, r + 1)?;
-        languages.sort();
-        Ok(UserRecord {
-            user,
-            profile,
-            social_links,
-            languages,
+        Ok(Head { user, profile })
+    }
+}
+
+/// The rows around a profile.
+struct Related {
+    social_links: Vec<(String, String)>,
+    languages: Vec<String>,
+    preferences: Vec<(String, String)>,
+    pending_name_change: Option<String>,
+    secondary_email: Option<String>,
+}
+
+impl UserRecord {
+    fn assemble(head: Head, mut related: Related) -> UserRecord {
+        // Sorted here, not by the database, so both backends order alike.
+        related.social_links.sort();
+        related.languages.sort();
+        UserRecord {
+            user: head.user,
+            profile: head.profile,
+            social_links: related.social_links,
+            languages: related.languages,
+            preferences: related.preferences,
+            pending_name_change: related.pending_name_change,
+            secondary_email: related.secondary_email,
+            renderings: Renderings::default(),
+        }
+    }
+}
+
+/// PostgreSQL's row: the head, then the related rows as JSON arrays.
+struct AggregatedRecord(UserRecord);
+
+impl FromRow for AggregatedRecord {
+    fn from_row(row: &dyn Row) -> StoreResult<Self> {
+        let head = Head::from_row(row)?;
+        let r = USER_COLUMN_COUNT + 13;
+        let related = Related {
+            social_links: json_list(row, r)?,
+            languages: json_list(row, r + 1)?,
             preferences: json_list(row, r + 2)?,
             pending_name_change: Column::read(row, r + 3)?,
             secondary_email: Column::read(row, r + 4)?,
-            renderings: Renderings::default(),
-        })
+        };
+        Ok(AggregatedRecord(UserRecord::assemble(head, related)))
     }
 }
 
@@ -224,26 +255,70 @@ fn json_list<T: serde::de::DeserializeOwned>(row: &dyn Row, index: usize) -> Sto
     }
 }
 
+/// The rows around `user_id`'s profile (SQLite: statements in the same job).
+async fn related(c: &mut Conn, user_id: i64) -> StoreResult<Related> {
+    let social_links =
+        c.fetch_all("SELECT platform, social_link FROM social_links WHERE user_id = $1", args![user_id]).await?;
+    let languages: Vec<(String,)> =
+        c.fetch_all("SELECT code FROM language_proficiencies WHERE user_id = $1", args![user_id]).await?;
+    let preferences =
+        c.fetch_all("SELECT key, value FROM preferences WHERE user_id = $1 ORDER BY id", args![user_id]).await?;
+    let pending: Option<(String,)> =
+        c.fetch_optional("SELECT new_name FROM pending_name_changes WHERE user_id = $1", args![user_id]).await?;
+    let secondary: Option<(String,)> = c
+        .fetch_optional(
+            "SELECT secondary_email FROM account_recovery WHERE user_id = $1 AND is_active = 1",
+            args![user_id],
+        )
+        .await?;
+    Ok(Related {
+        social_links,
+        languages: languages.into_iter().map(|l| l.0).collect(),
+        preferences,
+        pending_name_change: pending.map(|p| p.0),
+        secondary_email: secondary.map(|s| s.0),
+    })
+}
+
+/// The records a filter selects, in id order.
+async fn load(c: &mut Conn, filter: Filter, params: &[Param<'_>]) -> StoreResult<Vec<UserRecord>> {
+    match c.backend() {
+        Backend::Postgres => {
+            let rows: Vec<AggregatedRecord> = c.fetch_all(query(Backend::Postgres, filter), params).await?;
+            Ok(rows.into_iter().map(|r| r.0).collect())
+        }
+        Backend::Sqlite => {
+            let heads: Vec<Head> = c.fetch_all(query(Backend::Sqlite, filter), params).await?;
+            let mut records = Vec::with_capacity(heads.len());
+            for head in heads {
+                let related = related(c, head.user.id).await?;
+                records.push(UserRecord::assemble(head, related));
+            }
+            Ok(records)
+        }
+    }
+}
+
 /// The record of `tenant`'s user whose username is exactly `username`.
 pub async fn by_username(c: &mut Conn, tenant: &str, username: &str) -> StoreResult<Option<UserRecord>> {
-    c.fetch_optional(query(c.backend(), Filter::Username), args![tenant, &username_key(username), username]).await
+    Ok(load(c, Filter::Username, args![tenant, &username_key(username), username]).await?.into_iter().next())
 }
 
 /// The record of `tenant`'s user `id`.
 pub async fn by_id(c: &mut Conn, tenant: &str, id: i64) -> StoreResult<Option<UserRecord>> {
-    c.fetch_optional(query(c.backend(), Filter::Id), args![tenant, id]).await
+    Ok(load(c, Filter::Id, args![tenant, id]).await?.into_iter().next())
 }
 
 /// The record of `tenant`'s user whose address is exactly `email`.
 pub async fn by_email(c: &mut Conn, tenant: &str, email: &str) -> StoreResult<Option<UserRecord>> {
-    c.fetch_optional(query(c.backend(), Filter::Email), args![tenant, &email_key(email), email]).await
+    Ok(load(c, Filter::Email, args![tenant, &email_key(email), email]).await?.into_iter().next())
 }
 
 /// The records of `tenant`'s users whose username is exactly one of
-/// `usernames`, in id order, from one statement.
+/// `usernames`, in id order, from one job.
 pub async fn by_usernames(c: &mut Conn, tenant: &str, usernames: &[String]) -> StoreResult<Vec<UserRecord>> {
     let keys: Vec<String> = usernames.iter().map(|u| username_key(u)).collect();
     let keys = serde_json::Value::from(keys).to_string();
-    let records: Vec<UserRecord> = c.fetch_all(query(c.backend(), Filter::UsernameKeys), args![tenant, &keys]).await?;
+    let records = load(c, Filter::UsernameKeys, args![tenant, &keys]).await?;
     Ok(records.into_iter().filter(|r| usernames.contains(&r.user.username)).collect())
 }
