@@ -90,20 +90,21 @@ pub struct Credential {
 /// `Ok(None)`: no credential (or a forgiving cookie that does not verify).
 pub fn credential(site: &Site, headers: &HeaderMap) -> Result<Option<Credential>, AuthError> {
     if let Some(value) = headers.get(header::AUTHORIZATION) {
-        let value = value.to_str().unwrap_or("");
-        let mut words = value.split_whitespace();
-        let prefix = words.next().unwrap_or("").to_ascii_lowercase();
-        let scheme = match prefix.as_str() {
-            "jwt" => Some(Scheme::Jwt),
-            "bearer" => Some(Scheme::Bearer),
-            _ => None,
+        // DRF splits the header on ASCII whitespace (Python's bytes.split()).
+        let mut words = value.to_str().unwrap_or("").split_ascii_whitespace();
+        let prefix = words.next().unwrap_or("");
+        let scheme = if prefix.eq_ignore_ascii_case("jwt") {
+            Some(Scheme::Jwt)
+        } else if prefix.eq_ignore_ascii_case("bearer") {
+            Some(Scheme::Bearer)
+        } else {
+            None
         };
         if let Some(scheme) = scheme {
-            let rest: Vec<&str> = words.collect();
-            let token = match rest.as_slice() {
-                [token] => *token,
-                [] => return Err(AuthError::Header { scheme, missing: true }),
-                _ => return Err(AuthError::Header { scheme, missing: false }),
+            let token = match (words.next(), words.next()) {
+                (Some(token), None) => token,
+                (None, _) => return Err(AuthError::Header { scheme, missing: true }),
+                (Some(_), Some(_)) => return Err(AuthError::Header { scheme, missing: false }),
             };
             return match site.keys.verify(token) {
                 Ok(claims) => Ok(Some(Credential { claims, scheme })),
