@@ -8,7 +8,7 @@
 #
 # Settings (environment): USERS (1000), CONNECTIONS (32), THREADS (2),
 # DURATION (10s), WARMUP (3s), USERAPI_SQLITE_SYNCHRONOUS (full),
-# USERAPI_CACHE_ENTRIES (100000; 0 measures the data layer without cache).
+# USERAPI_CACHE_ENTRIES (20000; 0 measures the data layer without cache).
 # Prints requests/s, p50 and p99 per endpoint and each userapi figure as a
 # ratio of the ceiling's. Needs wrk (apt-get install wrk); PostgreSQL on
 # 127.0.0.1:5432 (started if down, as scripts/test.sh does).

@@ -50,8 +50,9 @@ pub struct CommonArgs {
     /// normal (it survives a process crash; faster).
     #[arg(long, global = true, env = "USERAPI_SQLITE_SYNCHRONOUS", default_value = "full")]
     pub sqlite_synchronous: Synchronous,
-    /// User records kept in memory (0 turns the cache off).
-    #[arg(long, global = true, env = "USERAPI_CACHE_ENTRIES", default_value_t = 100_000)]
+    /// User records kept in memory, about 3 KB each with their renderings
+    /// (0 turns the cache off).
+    #[arg(long, global = true, env = "USERAPI_CACHE_ENTRIES", default_value_t = 20_000)]
     pub cache_entries: u64,
 }
 
