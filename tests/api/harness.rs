@@ -339,7 +339,7 @@ impl TestServer {
         let before = self.reloads().await;
         let status = std::process::Command::new("kill").args(["-HUP", &self.pid().to_string()]).status();
         assert!(status.expect("kill").success(), "cannot signal the server");
-        for _ in 0..200 {
+        for _ in 0..500 {
             if self.reloads().await > before {
                 return;
             }
