@@ -289,6 +289,44 @@ async fn a_username_list_has_a_bound(b: Backend) {
     assert_eq!(body_json(r).await[0]["username"], "alice");
 }
 
+async fn listed_accounts_keep_their_own_rows(b: Backend) {
+    let s = TestServer::start(b).await;
+    let mut tokens = Vec::new();
+    for (name, language, privacy) in [("ann", "fr", "all_users"), ("ben", "de", "private"), ("cid", "es", "all_users")]
+    {
+        s.create_user("alpha", name, &["--staff"]).await;
+        let token = s.token("alpha", name).await;
+        let body = json!({
+            "language_proficiencies": [{"code": language}],
+            "social_links": [{"platform": "facebook", "social_link": format!("https://facebook.com/{name}")}],
+            "bio": format!("I am {name}"),
+            "account_privacy": privacy,
+            "year_of_birth": 1990,
+        });
+        assert_eq!(s.patch_account("alpha.test", name, &token, body).await.status(), StatusCode::OK);
+        tokens.push(token);
+    }
+    // Read together from the database (not the cache), each account still
+    // shows only its own rows.
+    s.flush_cache().await;
+    let r = s.get_as("alpha.test", "/api/user/v1/accounts?username=cid,ann,ben", &tokens[0]).await;
+    let list = body_json(r).await;
+    let list = list.as_array().expect("an array");
+    assert_eq!(list.len(), 3);
+    for (account, (name, language, privacy)) in
+        list.iter().zip([("ann", "fr", "all_users"), ("ben", "de", "private"), ("cid", "es", "all_users")])
+    {
+        assert_eq!(account["username"], name);
+        assert_eq!(account["language_proficiencies"], json!([{"code": language}]));
+        assert_eq!(
+            account["social_links"],
+            json!([{"platform": "facebook", "social_link": format!("https://www.facebook.com/{name}")}])
+        );
+        assert_eq!(account["bio"], format!("I am {name}"));
+        assert_eq!(account["account_privacy"], privacy);
+    }
+}
+
 async fn writes_by_hand_are_seen_after_a_sighup(b: Backend) {
     let s = TestServer::start(b).await;
     s.create_user("alpha", "alice", &[]).await;
@@ -303,5 +341,6 @@ backend_tests!(
     nul_characters_are_refused_alike,
     unicode_usernames_and_emails_differing_in_case_collide,
     a_username_list_has_a_bound,
+    listed_accounts_keep_their_own_rows,
     writes_by_hand_are_seen_after_a_sighup,
 );

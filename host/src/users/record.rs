@@ -2,6 +2,7 @@
 //! (the user row, profile, social links, languages, preferences, pending
 //! name change, recovery address), loaded with one statement.
 
+use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use super::store::{User, USER_COLUMNS, USER_COLUMN_COUNT};
@@ -280,6 +281,58 @@ async fn related(c: &mut Conn, user_id: i64) -> StoreResult<Related> {
     })
 }
 
+/// The rows around several profiles, five statements whatever their number
+/// (SQLite; `ids` as a JSON array).
+async fn related_of_many(c: &mut Conn, ids: &[i64]) -> StoreResult<HashMap<i64, Related>> {
+    let json = serde_json::Value::from(ids.to_vec()).to_string();
+    let mut out: HashMap<i64, Related> = ids
+        .iter()
+        .map(|id| {
+            let empty = Related {
+                social_links: Vec::new(),
+                languages: Vec::new(),
+                preferences: Vec::new(),
+                pending_name_change: None,
+                secondary_email: None,
+            };
+            (*id, empty)
+        })
+        .collect();
+    const IN: &str = "user_id IN (SELECT value FROM json_each($1))";
+    let links: Vec<(i64, String, String)> = c
+        .fetch_all(&format!("SELECT user_id, platform, social_link FROM social_links WHERE {IN}"), args![&json])
+        .await?;
+    let languages: Vec<(i64, String)> =
+        c.fetch_all(&format!("SELECT user_id, code FROM language_proficiencies WHERE {IN}"), args![&json]).await?;
+    let preferences: Vec<(i64, String, String)> = c
+        .fetch_all(&format!("SELECT user_id, key, value FROM preferences WHERE {IN} ORDER BY id"), args![&json])
+        .await?;
+    let pending: Vec<(i64, String)> =
+        c.fetch_all(&format!("SELECT user_id, new_name FROM pending_name_changes WHERE {IN}"), args![&json]).await?;
+    let secondary: Vec<(i64, String)> = c
+        .fetch_all(
+            &format!("SELECT user_id, secondary_email FROM account_recovery WHERE {IN} AND is_active = 1"),
+            args![&json],
+        )
+        .await?;
+    for (id, platform, link) in links {
+        out.entry(id).and_modify(|r| r.social_links.push((platform, link)));
+    }
+    for (id, code) in languages {
+        out.entry(id).and_modify(|r| r.languages.push(code));
+    }
+    for (id, key, value) in preferences {
+        out.entry(id).and_modify(|r| r.preferences.push((key, value)));
+    }
+    for (id, name) in pending {
+        out.entry(id).and_modify(|r| r.pending_name_change = Some(name));
+    }
+    for (id, address) in secondary {
+        out.entry(id).and_modify(|r| r.secondary_email = Some(address));
+    }
+    Ok(out)
+}
+
 /// The records a filter selects, in id order.
 async fn load(c: &mut Conn, filter: Filter, params: &[Param<'_>]) -> StoreResult<Vec<UserRecord>> {
     match c.backend() {
@@ -288,13 +341,19 @@ async fn load(c: &mut Conn, filter: Filter, params: &[Param<'_>]) -> StoreResult
             Ok(rows.into_iter().map(|r| r.0).collect())
         }
         Backend::Sqlite => {
-            let heads: Vec<Head> = c.fetch_all(query(Backend::Sqlite, filter), params).await?;
-            let mut records = Vec::with_capacity(heads.len());
-            for head in heads {
-                let related = related(c, head.user.id).await?;
-                records.push(UserRecord::assemble(head, related));
+            let mut heads: Vec<Head> = c.fetch_all(query(Backend::Sqlite, filter), params).await?;
+            if heads.len() == 1 {
+                if let Some(head) = heads.pop() {
+                    let related = related(c, head.user.id).await?;
+                    return Ok(vec![UserRecord::assemble(head, related)]);
+                }
             }
-            Ok(records)
+            let ids: Vec<i64> = heads.iter().map(|h| h.user.id).collect();
+            let mut related = related_of_many(c, &ids).await?;
+            Ok(heads
+                .into_iter()
+                .filter_map(|head| related.remove(&head.user.id).map(|r| UserRecord::assemble(head, r)))
+                .collect())
         }
     }
 }
