@@ -16,6 +16,8 @@ fn main() {
     let target_dir = root.join("target").join("plugins");
     println!("cargo:rerun-if-changed=../plugins");
     println!("cargo:rerun-if-changed=../wit");
+    // sqlx::migrate! embeds the migrations: a new one must rebuild the host.
+    println!("cargo:rerun-if-changed=../migrations");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);
     command

@@ -26,9 +26,18 @@ drop_test_databases() {
     while read -r db; do psql "$PG_URL/postgres" -qc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null; done
 }
 
+# The browser test (tests/api/browser.rs) drives Debian's chromium through chromedriver.
+ensure_chromium() {
+  if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then return; fi
+  echo "installing chromium and chromium-driver"
+  apt-get update -q >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver >/dev/null
+}
+
 # The plugins in plugins/ are built for WebAssembly by host/build.rs.
 rustup target add wasm32-wasip2 >/dev/null 2>&1 || rustup target add wasm32-wasip2
 ensure_postgres
+ensure_chromium
 drop_test_databases
 trap drop_test_databases EXIT
 cargo test --workspace --all-targets "$@"

@@ -1,8 +1,8 @@
 //! `AppState` and the router, assembled in one place.
 //!
-//! Layers, outermost first: request id → the edge (access log, metrics, body
-//! limit, NULs in the query, 405/OPTIONS answers) → [site resolution with
-//! CORS] → handler.
+//! Layers, outermost first: request id → CORS (by the Host's site) → the
+//! edge (access log, metrics, body limit, NULs in the query, 405/OPTIONS
+//! answers) → [site resolution] → handler.
 
 use std::sync::Arc;
 
@@ -18,7 +18,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use crate::auth;
 use crate::http::auth::Authenticated;
 use crate::http::error::{ApiError, ApiResult};
-use crate::http::{middleware as mw, site};
+use crate::http::{cors, middleware as mw, site};
 use crate::metrics::Metrics;
 use crate::sites::SiteRegistry;
 use crate::store::Db;
@@ -54,7 +54,9 @@ pub struct App {
     pub metrics: Arc<Metrics>,
     pub max_body_bytes: usize,
     /// Per-address limit of the registration validation route.
-    pub registration_limiter: Arc<crate::accounts::registration::RateLimiter>,
+    pub registration_limiter: Arc<crate::ratelimit::Limiter<std::net::IpAddr>>,
+    /// Login attempts per account and per address.
+    pub login_limiter: Arc<crate::auth::sessions::LoginLimiter>,
     /// OAuth client secrets already checked with argon2.
     pub verified_secrets: Arc<auth::clients::VerifiedSecrets>,
 }
@@ -69,6 +71,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::accounts::routes::router())
         .merge(crate::preferences::routes::router())
         .merge(crate::retirement::routes::router())
+        .merge(auth::session_routes::router())
         .route("/oauth2/access_token", post(auth::routes::access_token))
         .route("/csrf/api/v1/token", get(auth::routes::csrf_token))
         .route("/admin/v1/sites/reload", post(reload_sites_route))
@@ -84,6 +87,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(mw::not_found)
         .layer(DefaultBodyLimit::max(state.max_body_bytes))
         .layer(from_fn_with_state(state.clone(), mw::edge))
+        .layer(from_fn_with_state(cors::layer(Arc::clone(&state.sites)), cors::cors))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .with_state(state)

@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod plugins;
 pub mod preferences;
 pub mod pyrepr;
+pub mod ratelimit;
 pub mod retirement;
 pub mod sites;
 pub mod store;

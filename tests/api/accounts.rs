@@ -427,6 +427,20 @@ async fn patch_updates_fields_and_answers_the_account(b: Backend) {
             {"platform": "linkedin", "social_link": "https://www.linkedin.com/in/alice"}
         ])
     );
+    // A query string stays, as edx-platform's current tests expect.
+    let response =
+        patch(s, &f.alice, "alice", json!({"social_links": [{"platform": "x", "social_link": "x.com/edX?foo=bar"}]}))
+            .await;
+    let links_now = body_json(response).await["social_links"].clone();
+    assert!(
+        links_now
+            .as_array()
+            .unwrap()
+            .contains(&json!({"platform": "x", "social_link": "https://www.x.com/edX?foo=bar"})),
+        "{links_now}"
+    );
+    let response = patch(s, &f.alice, "alice", json!({"social_links": [{"platform": "x", "social_link": ""}]})).await;
+    assert_eq!(body_json(response).await["social_links"], links);
     let response =
         patch(s, &f.alice, "alice", json!({"social_links": [], "country": "FR", "gender": null, "bio": ""})).await;
     let account = body_json(response).await;
@@ -594,6 +608,9 @@ async fn name_change_request_and_confirm(b: Backend) {
             json!({"new_name": "The profile name given was identical to the current name."}),
         ),
         (json!({"name": "n".repeat(256)}), json!({"new_name": ["Ensure this field has no more than 255 characters."]})),
+        (json!({"name": true}), json!({"new_name": ["Not a valid string."]})),
+        (json!({"name": ["Alice"]}), json!({"new_name": ["Not a valid string."]})),
+        (json!({"name": {"a": 1}}), json!({"new_name": ["Not a valid string."]})),
     ] {
         let response = post(f.alice.clone(), path.clone(), Some(body.clone())).await.unwrap();
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{body}");
@@ -639,7 +656,42 @@ async fn account_changes_are_audited_without_values(b: Backend) {
     assert!(rows.iter().all(|r| r[2].is_none() && r[3].is_none()), "no values in the audit log");
 }
 
+/// The account MFE's page-load call: the site's providers, `[]` with none.
+async fn third_party_auth_user_status(b: Backend) {
+    let mut with_providers = site("alpha2", "alpha", ALPHA_SECRET);
+    with_providers["third_party_auth"] = json!({"providers": [
+        {"id": "oa2-google-oauth2", "name": "Google", "connect_url": "/auth/login/google-oauth2/?auth_entry=account_settings"},
+        {"id": "saml-hidden", "name": "Hidden", "accepts_logins": false},
+    ]});
+    let sites =
+        vec![("alpha.json".into(), site("alpha", "alpha", ALPHA_SECRET)), ("alpha2.json".into(), with_providers)];
+    let server = TestServer::start_with(b, sites, &[]).await;
+    server.create_user("alpha", "alice", &[]).await;
+    let token = server.token("alpha", "alice").await;
+    for path in ["/api/third_party_auth/v0/providers/user_status", "/api/third_party_auth/v0/providers/user_status/"] {
+        let response = server.get_as("alpha.test", path, &token).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(body_json(response).await, json!([]));
+        let response = server.get_as("alpha2.test", path, &token).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(
+            body_json(response).await,
+            json!([{
+                "id": "oa2-google-oauth2",
+                "name": "Google",
+                "connected": false,
+                "connect_url": "/auth/login/google-oauth2/?auth_entry=account_settings",
+                "accepts_logins": true,
+                "disconnect_url": "",
+            }])
+        );
+        let response = server.request(Method::GET, "alpha.test", path).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+}
+
 backend_tests!(
+    third_party_auth_user_status,
     owner_sees_the_full_account,
     other_viewers_see_what_privacy_allows,
     unknown_and_hidden_accounts_are_404,

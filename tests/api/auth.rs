@@ -85,6 +85,36 @@ async fn wrong_issuer_or_audience_is_401(b: Backend) {
     assert_eq!(status, StatusCode::OK);
 }
 
+/// A token signed with the site's key is still refused when it lacks a claim
+/// we check, or is not valid yet (nbf) or issued in the future (iat), beyond
+/// the site's leeway of one second.
+async fn missing_or_premature_claims_are_401(b: Backend) {
+    let server = TestServer::start(b).await;
+    server.create_user("alpha", "alice", &[]).await;
+    let jwt = |claims: &Value| format!("JWT {}", mint_hs256(ALPHA_SECRET, claims));
+    for missing in ["iss", "aud", "exp"] {
+        let mut claims = alpha_claims("alice");
+        claims.as_object_mut().unwrap().remove(missing);
+        let (status, body, _) = me_with(&server, "alpha.test", &jwt(&claims)).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "without {missing}");
+        assert_eq!(body, json!({"detail": "Invalid token."}), "without {missing}");
+    }
+    for (claim, offset) in [("nbf", 3600), ("iat", 3600), ("nbf", 30), ("iat", 30)] {
+        let mut claims = alpha_claims("alice");
+        claims[claim] = json!(now() + offset);
+        let (status, body, _) = me_with(&server, "alpha.test", &jwt(&claims)).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{claim} {offset}s ahead");
+        assert_eq!(body, json!({"detail": "Invalid token."}), "{claim} {offset}s ahead");
+    }
+    // Within the leeway, and in the past, both are fine; so is a token without iat.
+    let mut claims = alpha_claims("alice");
+    claims["nbf"] = json!(now() - 10);
+    claims["iat"] = json!(now());
+    assert_eq!(me_with(&server, "alpha.test", &jwt(&claims)).await.0, StatusCode::OK);
+    claims.as_object_mut().unwrap().remove("iat");
+    assert_eq!(me_with(&server, "alpha.test", &jwt(&claims)).await.0, StatusCode::OK);
+}
+
 async fn alg_none_is_401(b: Backend) {
     use base64::Engine;
     let server = TestServer::start(b).await;
@@ -299,12 +329,72 @@ async fn cors_echoes_only_listed_origins(b: Backend) {
     assert_eq!(response.headers()["access-control-allow-origin"], "https://apps.alpha.test");
 }
 
+/// Every answer to an allowed origin carries the CORS headers, including
+/// those no handler wrote (unknown paths, 405, 413); other origins get none,
+/// and a plain OPTIONS still gets DRF's metadata answer.
+async fn cors_headers_on_every_answer(b: Backend) {
+    let mut config = site("alpha", "alpha", ALPHA_SECRET);
+    config["cors"] = json!({"allowed_origins": ["https://apps.alpha.test"], "allow_credentials": true});
+    let server =
+        TestServer::start_with(b, vec![("alpha.json".into(), config)], &[("USERAPI_MAX_BODY_BYTES", "1000")]).await;
+    let allowed = "https://apps.alpha.test";
+    let token = {
+        server.create_user("alpha", "alice", &[]).await;
+        server.token("alpha", "alice").await
+    };
+    let cases: Vec<(Method, &str, Option<Vec<u8>>, StatusCode)> = vec![
+        (Method::GET, "/no/such/path", None, StatusCode::NOT_FOUND),
+        (Method::POST, "/no/such/path", Some(b"{}".to_vec()), StatusCode::NOT_FOUND),
+        (Method::DELETE, ME, None, StatusCode::METHOD_NOT_ALLOWED),
+        (Method::GET, ME, None, StatusCode::OK),
+        (Method::PATCH, "/api/user/v1/accounts/alice", Some(vec![b'x'; 2000]), StatusCode::PAYLOAD_TOO_LARGE),
+    ];
+    for (method, path, body, want) in cases {
+        for (origin, expect_headers) in [(allowed, true), ("https://evil.test", false)] {
+            let mut request = server
+                .request(method.clone(), "alpha.test", path)
+                .header("origin", origin)
+                .header("authorization", format!("JWT {token}"));
+            if let Some(body) = &body {
+                request = request.header("content-type", "application/merge-patch+json").body(body.clone());
+            }
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), want, "{method} {path}");
+            let h = response.headers();
+            assert_eq!(h["content-type"], "application/json", "{method} {path}");
+            if expect_headers {
+                assert_eq!(h["access-control-allow-origin"], allowed, "{method} {path}");
+                assert_eq!(h["access-control-allow-credentials"], "true", "{method} {path}");
+            } else {
+                assert!(h.get("access-control-allow-origin").is_none(), "{method} {path} from {origin}");
+                assert!(h.get("access-control-allow-credentials").is_none(), "{method} {path} from {origin}");
+            }
+        }
+    }
+    // A preflight for a path that does not exist is still answered for the
+    // allowed origin (the browser then sees the real 404).
+    let response = server
+        .request(Method::OPTIONS, "alpha.test", "/no/such/path")
+        .header("origin", allowed)
+        .header("access-control-request-method", "GET")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["access-control-allow-origin"], allowed);
+    // OPTIONS without a preflight is DRF's metadata answer.
+    let response = server.request(Method::OPTIONS, "alpha.test", ME).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(body_json(response).await["renders"], json!(["application/json"]));
+}
+
 backend_tests!(
     me_answers_the_callers_username,
     no_credentials_is_401_with_www_authenticate,
     expired_token_is_401,
     wrong_key_is_401,
     wrong_issuer_or_audience_is_401,
+    missing_or_premature_claims_are_401,
     alg_none_is_401,
     token_from_another_tenant_is_401,
     token_for_unknown_user_is_401,
@@ -315,4 +405,5 @@ backend_tests!(
     cookies_authenticate_and_unsafe_methods_need_csrf,
     invalid_cookie_tokens_count_as_no_credentials,
     cors_echoes_only_listed_origins,
+    cors_headers_on_every_answer,
 );

@@ -259,13 +259,14 @@ async fn unicode_usernames_and_emails_differing_in_case_collide(b: Backend) {
         let s = &s;
         async move { s.cli(&["users", "create", "--site", "alpha", "--username", username, "--email", email]).await }
     };
-    assert!(create("Élodie", "elodie@example.com").await.status.success());
+    // Django's EmailValidator takes Unicode only in the domain part.
+    assert!(create("Élodie", "elodie@éxample.com").await.status.success());
     let again = create("éLODIE", "other@example.com").await;
     assert!(!again.status.success(), "a username differing only in case is taken");
     assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"), "{again:?}");
-    let again = create("someone", "ÉLODIE@EXAMPLE.COM").await;
+    let again = create("someone", "elodie@EXAMPLE.COM").await;
     assert!(again.status.success(), "É is not e: another address");
-    let again = create("someone2", "élodie@example.com").await;
+    let again = create("someone2", "ELODIE@ÉXAMPLE.com").await;
     assert!(!again.status.success(), "an address differing only in case is taken");
     // Lookups stay exact: the other case is another (unknown) name.
     let token = s.token("alpha", "Élodie").await;

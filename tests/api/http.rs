@@ -99,12 +99,18 @@ async fn search_emails_is_for_staff_and_scoped_to_the_tenant(b: Backend) {
     assert_eq!(body[0]["username"], "alice");
     assert_eq!(body[0]["email"], "alice@example.com");
     assert!(body[0]["id"].is_i64());
-    let response = search(token, json!({})).await.unwrap();
+    let response = search(token.clone(), json!({})).await.unwrap();
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert_eq!(
         body_json(response).await,
         json!({"developer_message": "'emails' field is required", "user_message": "'emails' field is required"})
     );
+    for not_a_list in [json!("alice@example.com"), json!({"a": 1}), json!(7), json!(null), json!(true)] {
+        let response = search(token.clone(), json!({ "emails": not_a_list })).await.unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{not_a_list}");
+        let msg = "'emails' must be a list of email addresses";
+        assert_eq!(body_json(response).await, json!({"developer_message": msg, "user_message": msg}));
+    }
     let alice = server.token("alpha", "alice").await;
     let response = search(alice, json!({"emails": ["alice@example.com"]})).await.unwrap();
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
@@ -193,7 +199,103 @@ async fn sigterm_drains_and_exits_zero(b: Backend) {
     assert_eq!(server.wait().await, Some(0));
 }
 
+/// 100 POSTs with bodies, each refused before its handler reads the body
+/// (401, 403, 404, 405), on one keep-alive connection: 100 answers, and the
+/// connection stays open throughout.
+async fn refused_posts_keep_the_connection(b: Backend) {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+    let server = TestServer::start(b).await;
+    server.create_user("alpha", "learner", &[]).await;
+    let learner = server.token("alpha", "learner").await;
+    let address = server.base.trim_start_matches("http://").to_owned();
+    let mut stream = BufReader::new(tokio::net::TcpStream::connect(&address).await.unwrap());
+    let body = format!("{{\"emails\": [\"{}\"]}}", "x".repeat(60_000));
+    let cases = [
+        (SEARCH, None, 401),
+        ("/admin/v1/sites/reload", Some(learner.as_str()), 403),
+        ("/no/such/path", None, 404),
+        ("/api/user/v1/me", Some(learner.as_str()), 405),
+    ];
+    for i in 0..100 {
+        let (path, token, want) = cases[i % cases.len()];
+        let authorization = token.map(|t| format!("Authorization: JWT {t}\r\n")).unwrap_or_default();
+        let request = format!(
+            "POST {path} HTTP/1.1\r\nHost: alpha.test\r\n{authorization}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        stream.get_mut().write_all(request.as_bytes()).await.unwrap();
+        let mut status_line = String::new();
+        stream.read_line(&mut status_line).await.unwrap();
+        assert!(status_line.starts_with(&format!("HTTP/1.1 {want} ")), "request {i}: {status_line:?}");
+        let mut length = 0usize;
+        loop {
+            let mut line = String::new();
+            stream.read_line(&mut line).await.unwrap();
+            let line = line.trim_end().to_ascii_lowercase();
+            if line.is_empty() {
+                break;
+            }
+            assert_ne!(line, "connection: close", "request {i}");
+            if let Some(n) = line.strip_prefix("content-length:") {
+                length = n.trim().parse().unwrap();
+            }
+        }
+        let mut answer = vec![0; length];
+        stream.read_exact(&mut answer).await.unwrap();
+        if length > 0 {
+            serde_json::from_slice::<serde_json::Value>(&answer).expect("a JSON answer");
+        }
+    }
+}
+
+/// Path segments that do not decode and odd query strings never get axum's
+/// plain-text rejections: every answer is JSON, and none is a 5xx.
+async fn every_rejection_is_json(b: Backend) {
+    let server = TestServer::start(b).await;
+    server.create_user("alpha", "staffer", &["--staff", "--superuser"]).await;
+    let token = server.token("alpha", "staffer").await;
+    let paths = [
+        "/api/user/v1/preferences/%FF",
+        "/api/user/v1/preferences/staffer/%FF%FE",
+        "/api/user/v1/preferences/%C0%AF/key",
+        "/api/user/v1/accounts/%FF",
+        "/api/user/v1/accounts/%FF/deactivate/",
+        "/api/user/v1/accounts/%FF/image",
+        "/api/user/v1/accounts/name_change/%FF/confirm/",
+        "/api/user/v1/accounts/%FF/retirement_status/",
+        "/admin/v1/users/%FF/orgs/%FE",
+        "/media/profile-images/%FF",
+        "/email_confirm/%FF",
+        "/activate_secondary_email/%FF",
+        "/api/user/v1/preferences/staffer?%FF=%FE&&=&a",
+        "/api/user/v1/accounts?username=%FF&email=%",
+        "/api/user/v1/preferences/time_zones/?country_code=%FF%",
+    ];
+    for path in paths {
+        for method in [Method::GET, Method::POST, Method::PATCH, Method::PUT, Method::DELETE] {
+            let response = server
+                .request(method.clone(), "alpha.test", path)
+                .header("authorization", format!("JWT {token}"))
+                .header("content-type", "application/merge-patch+json")
+                .body("{}")
+                .send()
+                .await
+                .unwrap();
+            let status = response.status();
+            assert!(status.as_u16() < 500, "{method} {path}: {status}");
+            let content_type = response.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned());
+            let bytes = response.bytes().await.unwrap();
+            if !bytes.is_empty() {
+                assert_eq!(content_type.as_deref(), Some("application/json"), "{method} {path}: {status}");
+                serde_json::from_slice::<serde_json::Value>(&bytes).unwrap_or_else(|_| panic!("{method} {path}"));
+            }
+        }
+    }
+}
+
 backend_tests!(
+    every_rejection_is_json,
+    refused_posts_keep_the_connection,
     over_size_body_is_413,
     invalid_json_is_400_with_a_json_body,
     search_emails_is_for_staff_and_scoped_to_the_tenant,

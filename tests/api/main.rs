@@ -7,6 +7,7 @@ mod harness;
 
 mod accounts;
 mod auth;
+mod browser;
 mod cli;
 mod clients;
 mod data_layer;
@@ -18,5 +19,6 @@ mod preferences;
 mod profile_images;
 mod registration;
 mod retirement;
+mod sessions;
 mod sites;
 mod token_endpoint;

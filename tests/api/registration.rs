@@ -72,6 +72,17 @@ async fn registration_decisions(b: Backend) {
     assert!(answer["validation_decisions"].as_object().unwrap().values().all(|v| v == ""), "{answer}");
     let answer = validate(&s, json!({"username": "a", "email": "bad", "form_field_key": "email"})).await;
     assert_eq!(answer["validation_decisions"], json!({"email": "Enter a valid email address"}));
+    // Django's EmailValidator: the local part is ASCII; a domain may be internationalised.
+    for (email, decision) in [
+        ("fŕáńḱ@example.com", "Enter a valid email address"),
+        ("frank@exämple.com", ""),
+        ("\"frank@home\"@example.com", ""),
+        ("\"frank smith\"@example.com", "Enter a valid email address"),
+        ("frank@example.c", "Enter a valid email address"),
+    ] {
+        let answer = validate(&s, json!({"email": email, "form_field_key": "email"})).await;
+        assert_eq!(answer["validation_decisions"], json!({ "email": decision }), "{email}");
+    }
     assert_eq!(validate(&s, json!({})).await, json!({"validation_decisions": {}}));
     // The password is compared with the username when both are given.
     let answer = validate(&s, json!({"username": "hopscotch", "password": "hopscotch1"})).await;

@@ -259,6 +259,8 @@ pub async fn request_name_change(db: &Db, site: &Site, record: &UserRecord, body
     let refuse = |message| AccountError::NewName(NewNameRefusal::Invalid(message));
     let name = match body.get("name") {
         None | Some(Value::Null) => return Err(refuse("This field may not be null.")),
+        // DRF's CharField takes strings and numbers only.
+        Some(Value::Bool(_) | Value::Array(_) | Value::Object(_)) => return Err(refuse("Not a valid string.")),
         Some(v) => crate::pyrepr::py_str(v).trim().to_owned(),
     };
     if name.is_empty() {

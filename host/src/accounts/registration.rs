@@ -2,10 +2,8 @@
 //! validation decisions with username suggestions, and the registration
 //! form description whose country list the MFEs read.
 
-use std::collections::{HashMap, VecDeque};
-use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use rand::Rng;
 use serde_json::{json, Map, Value};
@@ -19,31 +17,8 @@ use crate::users::store as users;
 use crate::users::types::username_key;
 
 /// Validations per client address per window (edX `30/7d`).
-const RATE: usize = 30;
-const WINDOW: Duration = Duration::from_secs(7 * 24 * 3600);
-
-/// A sliding-window request counter per client address, kept in memory.
-#[derive(Debug, Default)]
-pub struct RateLimiter {
-    hits: Mutex<HashMap<IpAddr, VecDeque<Instant>>>,
-}
-
-impl RateLimiter {
-    /// Records a request from `ip`; false when it is over the limit.
-    pub fn allow(&self, ip: IpAddr) -> bool {
-        let Ok(mut hits) = self.hits.lock() else { return true };
-        let now = Instant::now();
-        let queue = hits.entry(ip).or_default();
-        while queue.front().is_some_and(|t| now.duration_since(*t) > WINDOW) {
-            queue.pop_front();
-        }
-        if queue.len() >= RATE {
-            return false;
-        }
-        queue.push_back(now);
-        true
-    }
-}
+pub const RATE: usize = 30;
+pub const WINDOW: Duration = Duration::from_secs(7 * 24 * 3600);
 
 const HANDLERS: &[&str] = &["name", "username", "email", "confirm_email", "password", "country"];
 const USERNAME_MIN: usize = 2;

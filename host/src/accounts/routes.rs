@@ -4,8 +4,9 @@
 
 use std::sync::Arc;
 
+use crate::http::extract::{Path, Query};
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
@@ -19,6 +20,7 @@ use super::view::{Memberships, RequestOrigin, ViewRequest};
 use super::{deactivation, patch, registration, username_replacement, view};
 use crate::app::AppState;
 use crate::auth::{self, Principal};
+use crate::http::address::ClientAddress;
 use crate::http::auth::{require, Authenticated, Credentialed};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::json::{RawBody, JSON, MERGE_PATCH};
@@ -38,6 +40,8 @@ pub fn router() -> Router<AppState> {
         .route("/api/user/v1/accounts/name_change/", post(request_name_change))
         .route("/api/user/v1/accounts/name_change/{username}/confirm/", post(confirm_name_change))
         .route("/api/user/v1/accounts/third_party_auth_error/", get(third_party_auth_error))
+        .route("/api/third_party_auth/v0/providers/user_status", get(third_party_auth_status))
+        .route("/api/third_party_auth/v0/providers/user_status/", get(third_party_auth_status))
         .route("/api/user/v1/accounts/{username}/deactivate/", post(deactivate))
         .route("/api/user/v1/accounts/replace_usernames/", post(replace_usernames))
         .route(
@@ -311,6 +315,28 @@ async fn third_party_auth_error(_auth: Authenticated) -> Json<Value> {
     Json(json!({ "user_message": null }))
 }
 
+/// `GET /api/third_party_auth/v0/providers/user_status`: the site's
+/// providers and whether the caller's account is linked to each. userapi
+/// holds no third-party links, so none is connected; with no providers
+/// configured the answer is `[]` (the account MFE needs the route to answer).
+async fn third_party_auth_status(CurrentSite(site): CurrentSite, _auth: Authenticated) -> Json<Value> {
+    let providers = site.config.third_party_auth.providers.iter().filter(|p| p.accepts_logins);
+    Json(Value::Array(
+        providers
+            .map(|p| {
+                json!({
+                    "id": p.id,
+                    "name": p.name,
+                    "connected": false,
+                    "connect_url": p.connect_url,
+                    "accepts_logins": p.accepts_logins,
+                    "disconnect_url": p.disconnect_url,
+                })
+            })
+            .collect(),
+    ))
+}
+
 fn confirmation_page(outcome: Confirmation, done: &str) -> Response {
     let (status, text) = match outcome {
         Confirmation::Done => (StatusCode::OK, done),
@@ -362,11 +388,11 @@ async fn search_emails(
         let msg = "'emails' field is required";
         return Err(ApiError::messages(StatusCode::BAD_REQUEST, msg, Some(msg.into())));
     };
-    let emails: Vec<String> = match emails {
-        Value::Array(items) => items.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
-        Value::String(s) => vec![s.clone()],
-        _ => Vec::new(),
+    let Value::Array(items) = emails else {
+        let msg = "'emails' must be a list of email addresses";
+        return Err(ApiError::messages(StatusCode::BAD_REQUEST, msg, Some(msg.into())));
     };
+    let emails: Vec<String> = items.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect();
     let tenant = site.tenant.clone();
     let found = state
         .db
@@ -441,19 +467,10 @@ async fn replace_usernames(
 async fn validate_registration(
     State(state): State<AppState>,
     CurrentSite(site): CurrentSite,
-    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
-    headers: HeaderMap,
+    ClientAddress(address): ClientAddress,
     body: RawBody,
 ) -> ApiResult<Json<Value>> {
-    // X-Forwarded-For is trusted only from a reverse proxy on this host;
-    // anyone else could send a fresh value per request to dodge the limit.
-    let forwarded = headers
-        .get("x-forwarded-for")
-        .filter(|_| peer.ip().is_loopback())
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').next())
-        .and_then(|v| v.trim().parse().ok());
-    if !state.registration_limiter.allow(forwarded.unwrap_or(peer.ip())) {
+    if !state.registration_limiter.allow(address, registration::RATE, registration::WINDOW) {
         return Err(ApiError::permission_denied());
     }
     let data: serde_json::Map<String, Value> = if body.media_type() == "application/x-www-form-urlencoded" {

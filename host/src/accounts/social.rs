@@ -122,28 +122,20 @@ fn platform_choice_message(site: &Site) -> String {
     format!("The social platform must be {list}")
 }
 
-/// The handle in `link`: what follows `url_stub` in the URL's host and path
-/// (case-insensitively, one trailing `/` dropped), or the whole text when the
-/// stub is absent. `None` when the handle contains `/`.
+/// The handle in `link`: what follows the first `url_stub` in it
+/// (case-insensitively, one trailing `/` dropped; a query string stays, as
+/// in edx-platform's current `_get_username_from_social_link`), or the whole
+/// text when the stub is absent. `None` when the handle contains `/`.
 pub fn handle(url_stub: &str, link: &str) -> Option<String> {
-    let without_scheme = match link.split_once("://") {
-        Some((scheme, rest))
-            if !scheme.is_empty() && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) =>
-        {
-            rest
-        }
-        _ => link,
-    };
-    let host_and_path = without_scheme.split(['?', '#']).next().unwrap_or("");
-    let haystack = host_and_path.to_ascii_lowercase();
-    let handle = match haystack.find(&url_stub.to_ascii_lowercase()) {
-        Some(at) => {
-            let rest = &host_and_path[at + url_stub.len()..];
-            rest.strip_suffix('/').unwrap_or(rest).to_owned()
-        }
-        None => link.to_owned(),
-    };
-    (!handle.contains('/')).then_some(handle)
+    let haystack = link.to_ascii_lowercase();
+    let stub = url_stub.to_ascii_lowercase();
+    let found = haystack.match_indices(&stub).find_map(|(at, _)| {
+        let rest = &link[at + stub.len()..];
+        let rest = if rest.len() > 1 { rest.strip_suffix('/').unwrap_or(rest) } else { rest };
+        (!rest.is_empty()).then_some(rest)
+    });
+    let handle = found.unwrap_or(link);
+    (!handle.contains('/')).then(|| handle.to_owned())
 }
 
 #[cfg(test)]
@@ -152,15 +144,20 @@ mod tests {
 
     #[test]
     fn handles_like_open_edx() {
-        for link in [
-            "jane",
-            "facebook.com/jane",
-            "https://www.facebook.com/jane/",
-            "https://evil.example/facebook.com/jane",
-            "HTTPS://WWW.FACEBOOK.COM/jane?ref=x",
-        ] {
+        for link in
+            ["jane", "facebook.com/jane", "https://www.facebook.com/jane/", "https://evil.example/facebook.com/jane"]
+        {
             assert_eq!(handle("facebook.com/", link).as_deref(), Some("jane"), "{link}");
         }
+        // edx-platform's current tests: the query string stays.
+        assert_eq!(handle("x.com/", "x.com/edX?foo=bar").as_deref(), Some("edX?foo=bar"));
+        assert_eq!(handle("x.com/", "x.com/test.user").as_deref(), Some("test.user"));
+        assert_eq!(handle("x.com/", "https://www.x.com/edX/123s"), None);
+        assert_eq!(handle("linkedin.com/in/", "www.linkedin.com/harryrein"), None);
+        assert_eq!(handle("linkedin.com/in/", "www.evilwebsite.com/123?www.linkedin.com/edX"), None);
+        assert_eq!(handle("facebook.com/", "HTTP://facebook.com/edX/").as_deref(), Some("edX"));
+        assert_eq!(handle("facebook.com/", "www.evilwebsite.com/123"), None);
+        assert_eq!(handle("facebook.com/", "facebook.com/"), None);
         assert_eq!(handle("linkedin.com/in/", "https://www.linkedin.com/in/jane-doe").as_deref(), Some("jane-doe"));
         assert_eq!(handle("facebook.com/", "https://www.facebook.com/jane/photos"), None);
         assert_eq!(handle("x.com/", "https://twitter.com/jane"), None);

@@ -24,13 +24,18 @@ fn failed(reason: &str) -> String {
 /// and, on HTTPS, the Origin or Referer is the site itself or a CORS origin.
 /// The error is Django's reason.
 pub fn check(site: &Site, headers: &HeaderMap) -> Result<(), String> {
-    if headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()) == Some("https") {
+    check_token(site, headers, headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()))
+}
+
+/// The same check with the token a form sent (`csrfmiddlewaretoken`).
+pub fn check_token(site: &Site, headers: &HeaderMap, sent: Option<&str>) -> Result<(), String> {
+    if is_https(headers) {
         check_origin(site, headers)?;
     }
     let cookie_secret = cookie(headers, CSRF_COOKIE)
         .ok_or_else(|| failed("CSRF cookie not set."))
         .and_then(|c| unmask(c).ok_or_else(|| failed("CSRF cookie has incorrect length.")))?;
-    let sent = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).ok_or_else(|| failed("CSRF token missing."))?;
+    let sent = sent.ok_or_else(|| failed("CSRF token missing."))?;
     let sent_secret = unmask(sent).ok_or_else(|| failed("CSRF token has incorrect length."))?;
     if bool::from(sent_secret.as_bytes().ct_eq(cookie_secret.as_bytes())) {
         Ok(())
@@ -46,10 +51,9 @@ fn check_origin(site: &Site, headers: &HeaderMap) -> Result<(), String> {
         .and_then(|v| v.to_str().ok())
         .ok_or_else(|| failed("Referer checking failed - no Referer."))?;
     let origin: String = source.splitn(4, '/').take(3).collect::<Vec<_>>().join("/");
-    let host = origin.strip_prefix("https://").unwrap_or("");
-    let own = site.config.domains.iter().any(|d| host.split(':').next() == Some(d.as_str()));
-    let listed = site.config.cors.as_ref().is_some_and(|c| c.allowed_origins.contains(&origin));
-    if own || listed {
+    // On HTTPS, the site's own origins count only over HTTPS.
+    let own = origin.starts_with("https://") && site.is_own_origin(&origin);
+    if own || site.lists_cors_origin(&origin) {
         Ok(())
     } else {
         Err(failed(&format!("Origin checking failed - {origin} does not match any trusted origins.")))
@@ -112,6 +116,11 @@ pub fn issue(headers: &HeaderMap) -> (String, String) {
 /// The `Set-Cookie` value that keeps `secret`.
 pub fn cookie_value(secret: &str) -> String {
     format!("{CSRF_COOKIE}={secret}; Path=/; Max-Age=31449600; SameSite=Lax")
+}
+
+/// Whether the request reached the proxy in front of us over HTTPS.
+pub fn is_https(headers: &HeaderMap) -> bool {
+    headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()) == Some("https")
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::clients::{self, VerifiedSecrets};
 use super::jwt::TokenSubject;
-use super::password::{self, Verified};
+use super::login;
 use crate::sites::Site;
 use crate::store::StoreError;
 use crate::users::{self, UserRecord, Users};
@@ -101,28 +101,16 @@ async fn authenticate_client(
 }
 
 /// Checks a username and password (taking the same time whether or not the
-/// account exists); on success rehashes a legacy hash and records the login.
+/// account exists); on success records the login.
 async fn password_login(users: &Users, site: &Site, username: &str, pw: String) -> Result<Arc<UserRecord>, GrantError> {
     let record = users.by_username(&site.tenant, username).await?;
-    let stored = record.as_ref().map(|r| r.user.password_hash.clone());
-    let verified = password::verify_off_thread(pw.clone(), stored).await;
-    let record = match (verified, record) {
-        (Verified::No, _) | (_, None) => return Err(GrantError::InvalidGrant),
-        (_, Some(record)) => record,
-    };
-    let rehash = match verified {
-        Verified::YesRehash => Some(password::hash_off_thread(pw).await),
-        _ => None,
-    };
-    let (tenant, id) = (site.tenant.clone(), record.user.id);
+    let ok = login::check(record, pw).await.ok_or(GrantError::InvalidGrant)?;
+    let (tenant, id) = (site.tenant.clone(), ok.record.user.id);
     let fresh = users
         .db()
         .write(move |c| {
             Box::pin(async move {
-                if let Some(hash) = &rehash {
-                    users::store::set_password_hash(c, id, hash).await?;
-                }
-                users::store::touch_last_login(c, id).await?;
+                ok.record_login(c).await?;
                 users::read_back(c, &tenant, id).await
             })
         })

@@ -141,6 +141,7 @@ pub struct SiteKeys {
     issuer: String,
     audience: Option<String>,
     expires_in: i64,
+    leeway: u64,
     signing: Option<(EncodingKey, String)>,
     secrets: Vec<DecodingKey>,
     public: Vec<PublicKey>,
@@ -178,6 +179,7 @@ impl SiteKeys {
             issuer: cfg.issuer.clone(),
             audience: cfg.audience.clone(),
             expires_in: cfg.expires_in,
+            leeway: cfg.leeway,
             signing,
             secrets,
             public,
@@ -224,8 +226,10 @@ impl SiteKeys {
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, key).ok()
     }
 
-    /// Verifies signature, expiry (1 s leeway), issuer, audience and version,
-    /// and returns the claims of a token that names a username.
+    /// Verifies signature, then the claims: `exp`, `iss` (and `aud` when the
+    /// site names an audience) must be present and right, `nbf` and `iat`
+    /// must not be in the future (all with the site's leeway), and `version`
+    /// must be supported. Returns the claims of a token that names a username.
     pub fn verify(&self, token: &str) -> Result<Claims, JwtError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| JwtError::Undecodable)?;
         let alg = header.alg;
@@ -244,11 +248,18 @@ impl SiteKeys {
                 .collect()
         };
         let mut validation = Validation::new(alg);
-        validation.leeway = 1;
+        validation.leeway = self.leeway;
+        validation.validate_nbf = true;
         validation.set_issuer(&[self.issuer.as_str()]);
         match &self.audience {
-            Some(aud) => validation.set_audience(&[aud.as_str()]),
-            None => validation.validate_aud = false,
+            Some(aud) => {
+                validation.set_audience(&[aud.as_str()]);
+                validation.set_required_spec_claims(&["exp", "iss", "aud"]);
+            }
+            None => {
+                validation.validate_aud = false;
+                validation.set_required_spec_claims(&["exp", "iss"]);
+            }
         }
         let mut outcome = Err(JwtError::Undecodable);
         for key in candidates {
@@ -262,7 +273,7 @@ impl SiteKeys {
                     match e.kind() {
                         K::InvalidSignature => continue,
                         K::ExpiredSignature => return Err(JwtError::Expired),
-                        K::InvalidIssuer | K::InvalidAudience | K::MissingRequiredClaim(_) => {
+                        K::InvalidIssuer | K::InvalidAudience | K::MissingRequiredClaim(_) | K::ImmatureSignature => {
                             return Err(JwtError::Invalid)
                         }
                         _ => return Err(JwtError::Undecodable),
@@ -271,6 +282,11 @@ impl SiteKeys {
             }
         }
         let claims = outcome?;
+        // jsonwebtoken checks exp and nbf; a token issued in the future is
+        // refused here, with the same leeway.
+        if claims.iat > now_secs().saturating_add(self.leeway as i64) {
+            return Err(JwtError::Invalid);
+        }
         if let Some(version) = &claims.version {
             let major = version.split('.').next().and_then(|m| m.parse::<u64>().ok());
             if major.is_none_or(|m| m > SUPPORTED_MAJOR) {

@@ -12,8 +12,11 @@ pub mod clients;
 pub mod csrf;
 pub mod grants;
 pub mod jwt;
+pub mod login;
 pub mod password;
 pub mod routes;
+pub mod session_routes;
+pub mod sessions;
 
 use std::sync::Arc;
 

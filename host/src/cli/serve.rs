@@ -27,6 +27,7 @@ pub async fn run(common: &CommonArgs) -> anyhow::Result<()> {
         metrics: Arc::new(Metrics::default()),
         max_body_bytes: common.max_body_bytes,
         registration_limiter: Arc::default(),
+        login_limiter: Arc::default(),
         verified_secrets: Arc::default(),
     });
     let listener = TcpListener::bind(&common.bind).await.with_context(|| format!("cannot bind {}", common.bind))?;

@@ -23,7 +23,10 @@ pub async fn edge(State(state): State<AppState>, req: Request, next: Next) -> Re
     let id = req.extensions().get::<RequestId>().and_then(|id| id.header_value().to_str().ok()).map(str::to_owned);
     let response = match refusal(&state, &req) {
         Some(refused) => refused,
-        None => framework_answers(&method, next.run(req).await),
+        None => match read_body(req, body_limit_for(&path, state.max_body_bytes)).await {
+            Ok(req) => framework_answers(&method, next.run(req).await),
+            Err(refused) => refused,
+        },
     };
     let took = start.elapsed();
     state.metrics.observe_request(method.as_str(), response.status().as_u16(), took);
@@ -54,6 +57,32 @@ fn refusal(state: &AppState, req: &Request) -> Option<Response> {
     let query = req.uri().query()?;
     let (name, _) = form_urlencoded::parse(query.as_bytes()).find(|(k, v)| k.contains('\0') || v.contains('\0'))?;
     Some(crate::http::json::nul_error(&name).into_response())
+}
+
+/// Reads the whole request body (within `limit`) before any handler runs,
+/// so a request refused before its handler parses the body (a 401 on a
+/// POST, say) leaves nothing unread on the connection: closing a socket with
+/// unread input resets it, and the client loses the answer. A body over the
+/// limit is a 413 that closes the connection.
+async fn read_body(req: Request, limit: usize) -> Result<Request, Response> {
+    use axum::body::{Body, HttpBody};
+    if req.body().is_end_stream() {
+        return Ok(req);
+    }
+    let (parts, body) = req.into_parts();
+    match axum::body::to_bytes(body, limit).await {
+        Ok(bytes) => Ok(Request::from_parts(parts, Body::from(bytes))),
+        Err(e) => {
+            let too_large = std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            let mut refused = if too_large {
+                ApiError::payload_too_large(limit).into_response()
+            } else {
+                ApiError::detail(StatusCode::BAD_REQUEST, "Could not read the request body.").into_response()
+            };
+            refused.headers_mut().insert(header::CONNECTION, header::HeaderValue::from_static("close"));
+            Err(refused)
+        }
+    }
 }
 
 /// The body limit of a path: profile image uploads have their own

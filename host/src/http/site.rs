@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -18,23 +18,22 @@ use crate::sites::Site;
 #[derive(Debug, Clone)]
 pub struct CurrentSite(pub Arc<Site>);
 
-/// Resolves the site from the Host header, then applies its CORS rules;
-/// unknown host without a default site → 404 `{"developer_message": "unknown site"}`.
+/// Resolves the site from the Host header; unknown host without a default
+/// site → 404 `{"developer_message": "unknown site"}`.
 pub async fn resolve_site(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    let host = req
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .or_else(|| req.uri().host())
-        .unwrap_or("")
-        .to_owned();
-    match state.sites.current().for_host(&host) {
+    let site = state.sites.current().for_host(host(req.headers(), req.uri()));
+    match site {
         Some(site) => {
             req.extensions_mut().insert(CurrentSite(site));
-            crate::http::cors::cors(req, next).await
+            next.run(req).await
         }
         None => ApiError::json(StatusCode::NOT_FOUND, json!({"developer_message": "unknown site"})).into_response(),
     }
+}
+
+/// The host a request names: its Host header, else the URI's authority.
+pub fn host<'a>(headers: &'a HeaderMap, uri: &'a Uri) -> &'a str {
+    headers.get(header::HOST).and_then(|h| h.to_str().ok()).or_else(|| uri.host()).unwrap_or("")
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for CurrentSite {

@@ -56,7 +56,79 @@ pub struct SiteConfig {
     #[serde(default)]
     pub cors: Option<CorsConfig>,
     #[serde(default)]
+    pub third_party_auth: ThirdPartyAuthConfig,
+    #[serde(default)]
+    pub sessions: SessionsConfig,
+    #[serde(default)]
     pub email: EmailConfig,
+}
+
+/// Browser sessions: the login page and API, `/login_refresh`, `/logout`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionsConfig {
+    /// Domain of the session and JWT cookies (Open edX
+    /// `SESSION_COOKIE_DOMAIN`, e.g. `.learn.localhost`), so micro-frontends
+    /// on sibling hosts read the JWT cookie; absent, the cookies are host-only.
+    #[serde(default)]
+    pub cookie_domain: Option<String>,
+    /// How long a session lives, in seconds (Open edX: four weeks).
+    #[serde(default = "default_session_age")]
+    pub max_age: i64,
+    /// Login attempts allowed per account, and per client address, in five minutes
+    /// (Open edX `LOGISTRATION_PER_EMAIL_RATELIMIT_RATE`, `LOGISTRATION_RATELIMIT_RATE`).
+    #[serde(default = "default_account_attempts")]
+    pub attempts_per_account: usize,
+    #[serde(default = "default_address_attempts")]
+    pub attempts_per_address: usize,
+}
+
+impl Default for SessionsConfig {
+    fn default() -> Self {
+        SessionsConfig {
+            cookie_domain: None,
+            max_age: default_session_age(),
+            attempts_per_account: default_account_attempts(),
+            attempts_per_address: default_address_attempts(),
+        }
+    }
+}
+
+fn default_session_age() -> i64 {
+    4 * 7 * 24 * 3600
+}
+fn default_account_attempts() -> usize {
+    30
+}
+fn default_address_attempts() -> usize {
+    100
+}
+
+/// Third-party sign-in providers the site shows (Open edX `third_party_auth`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThirdPartyAuthConfig {
+    #[serde(default)]
+    pub providers: Vec<ProviderConfig>,
+}
+
+/// One provider, as `GET /api/third_party_auth/v0/providers/user_status` lists it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    /// Open edX's `provider_id`, for example `oa2-google-oauth2`.
+    pub id: String,
+    pub name: String,
+    #[serde(default = "default_true")]
+    pub accepts_logins: bool,
+    #[serde(default)]
+    pub connect_url: String,
+    #[serde(default)]
+    pub disconnect_url: String,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_platform_name() -> String {
@@ -88,10 +160,17 @@ pub struct JwtConfig {
     pub public_jwks: Option<Value>,
     #[serde(default = "default_expires_in")]
     pub expires_in: i64,
+    /// Seconds of clock skew allowed on `exp`, `nbf` and `iat` (edX `JWT_LEEWAY`).
+    #[serde(default = "default_leeway")]
+    pub leeway: u64,
 }
 
 fn default_expires_in() -> i64 {
     3600
+}
+
+fn default_leeway() -> u64 {
+    1
 }
 
 /// The three plugin slots; each absent slot means built-in behaviour.

@@ -37,6 +37,26 @@ pub struct Site {
     pub plugins: SitePlugins,
 }
 
+impl Site {
+    /// Whether `origin` (`scheme://host[:port]`, http or https) names one of
+    /// this site's own domains.
+    pub fn is_own_origin(&self, origin: &str) -> bool {
+        let host = origin.strip_prefix("https://").or_else(|| origin.strip_prefix("http://"));
+        host.filter(|h| !h.contains(['/', '@', '\\']))
+            .is_some_and(|h| self.config.domains.iter().any(|d| d.eq_ignore_ascii_case(strip_port(h))))
+    }
+
+    /// Whether the site's CORS settings list `origin` exactly.
+    pub fn lists_cors_origin(&self, origin: &str) -> bool {
+        self.config.cors.as_ref().is_some_and(|c| c.allowed_origins.iter().any(|o| o == origin))
+    }
+
+    /// Origins the site trusts with its users: its own and its CORS origins.
+    pub fn trusts_origin(&self, origin: &str) -> bool {
+        self.is_own_origin(origin) || self.lists_cors_origin(origin)
+    }
+}
+
 /// A number no other site load in this process has.
 pub fn next_generation() -> u64 {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);

@@ -169,7 +169,14 @@ pub async fn lock_out(c: &mut Conn, user_id: i64, unusable_hash: &str, now_secs:
         args![unusable_hash, now_secs, user_id],
     )
     .await?;
+    end_sessions(c, user_id).await?;
     c.touch(user_id);
+    Ok(())
+}
+
+/// Ends every browser session of a user (deactivation, retirement, a new password).
+pub async fn end_sessions(c: &mut Conn, user_id: i64) -> StoreResult<()> {
+    c.execute("DELETE FROM sessions WHERE user_id = $1", args![user_id]).await?;
     Ok(())
 }
 
@@ -208,6 +215,7 @@ pub async fn retire_identity(
         args![username, &username_key(username), email, &email_key(email), unusable_hash, now_secs, user_id],
     )
     .await?;
+    end_sessions(c, user_id).await?;
     c.touch(user_id);
     Ok(())
 }
