@@ -154,6 +154,16 @@ async fn login_failures_answer_open_edx_shapes(b: Backend) {
         json!({"success": false, "value": "There was an error receiving your login information. Please email us.",
                "email": "alice"})
     );
+    // The right password for an account not yet activated: Open edX's inactive-user answer.
+    server.create_user("alpha", "ivy", &["--password", PASSWORD, "--inactive"]).await;
+    let response = login(&server, &format!("email_or_username=ivy&password={PASSWORD}")).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert!(set_cookies(&response).iter().all(|(n, _)| n != "sessionid"));
+    assert_eq!(
+        body_json(response).await,
+        json!({"success": false, "error_code": "inactive-user",
+               "context": {"platformName": "Your Platform Name Here", "supportLink": ""}, "email": "ivy"})
+    );
     // CSRF-protected, as in Open edX.
     let response = server
         .request(Method::POST, "alpha.test", LOGIN_API)

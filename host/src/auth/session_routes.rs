@@ -34,6 +34,7 @@ pub fn router() -> Router<AppState> {
 const INCORRECT: &str = "Email or password is incorrect.";
 const RATE_LIMITED: &str = "Too many failed login attempts. Try again later.";
 const INCOMPLETE: &str = "There was an error receiving your login information. Please email us.";
+const INACTIVE: &str = "This account has not been activated. Check your e-mail for the activation link.";
 
 /// The login fields of a form or JSON body (Open edX reads `email` first,
 /// then `email_or_username`).
@@ -79,6 +80,12 @@ async fn login_api(
         Err(LoginError::Incorrect) => Ok(login_failure(INCORRECT, Some("incorrect-email-or-password"), Some(&name))),
         Err(LoginError::RateLimited) => Ok(login_failure(RATE_LIMITED, None, Some(&name))),
         Err(LoginError::Incomplete) => Ok(login_failure(INCOMPLETE, None, Some(&name))),
+        Err(LoginError::Inactive) => {
+            let body = json!({"success": false, "error_code": "inactive-user",
+                              "context": {"platformName": site.config.platform_name, "supportLink": ""},
+                              "email": name});
+            Ok(ApiError::json(StatusCode::BAD_REQUEST, body).into_response())
+        }
         Err(LoginError::Store(e)) => Err(e.into()),
     }
 }
@@ -202,6 +209,7 @@ async fn login_form(
             let message = match e {
                 LoginError::RateLimited => RATE_LIMITED,
                 LoginError::Incomplete => INCOMPLETE,
+                LoginError::Inactive => INACTIVE,
                 _ => INCORRECT,
             };
             return Ok(login_form_page(StatusCode::BAD_REQUEST, &site, &headers, next, name, Some(message)));

@@ -45,6 +45,10 @@ pub enum LoginError {
     Incorrect,
     #[error("too many login attempts")]
     RateLimited,
+    /// The password was right but the account is not active (e-mail not
+    /// confirmed, or deactivated), as Open edX refuses it.
+    #[error("the account is not active")]
+    Inactive,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -83,6 +87,9 @@ pub async fn login(
         None => users.by_username(&tenant, email_or_username).await?,
     };
     let ok = login::check(record, password).await.ok_or(LoginError::Incorrect)?;
+    if !ok.record.user.is_active {
+        return Err(LoginError::Inactive);
+    }
     let key = new_key();
     let (key_hash, user_id, max_age) = (hash(&key), ok.record.user.id, rules.max_age);
     let record = users
@@ -91,6 +98,8 @@ pub async fn login(
             Box::pin(async move {
                 ok.record_login(c).await?;
                 let now = now_secs();
+                // The account's expired sessions go as it starts a new one.
+                c.execute("DELETE FROM sessions WHERE user_id = $1 AND expires <= $2", args![user_id, now]).await?;
                 c.execute(
                     "INSERT INTO sessions (key_hash, tenant, user_id, created, expires) VALUES ($1, $2, $3, $4, $5)",
                     args![&key_hash, &tenant, user_id, now, now.saturating_add(max_age)],

@@ -50,12 +50,13 @@ pub fn layer(sites: Arc<SiteRegistry>) -> Arc<CorsLayer> {
     )
 }
 
-/// Applies `layer` to every request but a non-preflight OPTIONS, which DRF's
-/// metadata answer serves (`CorsLayer` would answer any OPTIONS itself).
+/// Applies `layer` to every request with an `Origin` but a non-preflight
+/// OPTIONS, which DRF's metadata answer serves (`CorsLayer` would answer any
+/// OPTIONS itself). Without an `Origin` there is nothing to allow.
 pub async fn cors(State(layer): State<Arc<CorsLayer>>, req: Request, next: Next) -> Response {
-    let preflight =
-        req.method() == Method::OPTIONS && req.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
-    if req.method() == Method::OPTIONS && !preflight {
+    let headers = req.headers();
+    let preflight = req.method() == Method::OPTIONS && headers.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+    if !headers.contains_key(header::ORIGIN) || (req.method() == Method::OPTIONS && !preflight) {
         return next.run(req).await;
     }
     match layer.layer(next).oneshot(req).await {
