@@ -362,6 +362,46 @@ async fn formatter_plugin_writes_each_org(b: Backend) {
     assert!(org_b.contains("\"user_id\""), "default headings for an org without orgs_config: {org_b}");
 }
 
+/// A retired learner named like a spreadsheet formula: the cell comes out
+/// as text from the built-in CSV and from the example formatter's CSV.
+async fn report_cells_are_neutralised(b: Backend) {
+    let (name, mut with_plugin) =
+        site_with("alpha2", "partner_report_formatter", "partner_report", json!({"format": "csv"}), json!({}));
+    let headings = json!([{"org": "OrgA", "field_headings": ["original_username", "original_name"]}]);
+    with_plugin["orgs_config"] = headings.clone();
+    let mut built_in = site("alpha", "alpha", ALPHA_SECRET);
+    built_in["orgs_config"] = headings;
+    let s = TestServer::start_with(b, vec![("alpha.json".into(), built_in), (name, with_plugin)], &[]).await;
+    let id = s.create_user("alpha", "mallory", &[]).await;
+    s.sql(
+        "INSERT INTO partner_reporting_status (user_id, original_username, original_email, original_name, orgs, created, modified) \
+         VALUES ($1, $2, $3, $4, $5, $6, $6)",
+        &[
+            SqlValue::Int(id),
+            SqlValue::Text("@mallory".into()),
+            SqlValue::Text("mallory@example.com".into()),
+            SqlValue::Text("=HYPERLINK(\"http://evil.test\",\"x\")".into()),
+            SqlValue::Text(json!(["OrgA"]).to_string()),
+            SqlValue::Int(1_767_225_600_000_000),
+        ],
+    )
+    .await;
+    for site_id in ["alpha", "alpha2"] {
+        // A report run takes the rows; the second site's run needs them back.
+        s.sql("UPDATE partner_reporting_status SET is_being_processed = 0", &[]).await;
+        let out = tempfile::tempdir().unwrap();
+        let run =
+            s.cli(&["retirement", "partner-report", "--site", site_id, "--out", out.path().to_str().unwrap()]).await;
+        assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+        let csv = std::fs::read_to_string(out.path().join("OrgA.csv")).unwrap();
+        assert_eq!(
+            csv.lines().nth(1),
+            Some("'@mallory,\"'=HYPERLINK(\"\"http://evil.test\"\",\"\"x\"\")\""),
+            "{site_id}: {csv}"
+        );
+    }
+}
+
 async fn a_failing_formatter_fails_only_its_org(b: Backend) {
     let config = json!({"mode": "panic", "only_org": "OrgB"});
     let s = TestServer::start_with(
@@ -488,6 +528,7 @@ backend_tests!(
     visibility_policy_decides_reads_by_others,
     failing_visibility_policies_fail_closed,
     formatter_plugin_writes_each_org,
+    report_cells_are_neutralised,
     a_failing_formatter_fails_only_its_org,
 );
 

@@ -87,35 +87,36 @@ pub fn org_reports(site: &Site, rows: &[ReportRow]) -> Vec<(String, Result<Repor
         .collect()
 }
 
-/// Built-in formatting: CSV with a heading row; `deletion_completed` is the row's `created`.
+/// Built-in formatting: CSV with a heading row; `deletion_completed` is the
+/// row's `created`. Text cells are neutralised against formula injection.
 pub fn format_report(org: &str, headings: &[String], rows: &[Value]) -> ReportFile {
-    let mut out = String::new();
-    out.push_str(&headings.iter().map(|h| csv_field(h)).collect::<Vec<_>>().join(","));
-    out.push_str("\r\n");
+    let mut writer = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(Vec::new());
+    // Writing into a Vec cannot fail.
+    let _ = writer.write_record(headings.iter().map(|h| neutralised(h)));
     for row in rows {
-        let cells: Vec<String> = headings
-            .iter()
-            .map(|h| {
-                let key = if h == "deletion_completed" { "created" } else { h.as_str() };
-                match row.get(key) {
-                    Some(Value::String(s)) => csv_field(s),
-                    Some(Value::Null) | None => String::new(),
-                    Some(other) => csv_field(&other.to_string()),
-                }
-            })
-            .collect();
-        out.push_str(&cells.join(","));
-        out.push_str("\r\n");
+        let cells = headings.iter().map(|h| {
+            let key = if h == "deletion_completed" { "created" } else { h.as_str() };
+            match row.get(key) {
+                Some(Value::String(s)) => neutralised(s),
+                Some(Value::Null) | None => String::new(),
+                Some(other) => other.to_string(),
+            }
+        });
+        let _ = writer.write_record(cells);
     }
     let safe: String = org.chars().map(|c| if c.is_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
-    ReportFile { file_name: format!("{safe}.csv"), content_type: "text/csv".into(), bytes: out.into_bytes() }
+    let bytes = writer.into_inner().unwrap_or_default();
+    ReportFile { file_name: format!("{safe}.csv"), content_type: "text/csv".into(), bytes }
 }
 
-fn csv_field(value: &str) -> String {
-    if value.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", value.replace('"', "\"\""))
+/// OWASP's advice against CSV injection: a cell a spreadsheet would read as
+/// a formula (`=`, `+`, `-`, `@`, tab or carriage return first) gets a
+/// leading `'`, so it is shown as text.
+fn neutralised(cell: &str) -> String {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{cell}")
     } else {
-        value.to_owned()
+        cell.to_owned()
     }
 }
 
@@ -137,5 +138,22 @@ mod tests {
             String::from_utf8(file.bytes).unwrap(),
             "original_username,original_name,deletion_completed\r\njdoe,\"Doe, \"\"Jane\"\"\",2018-01-01T00:00:00Z\r\n"
         );
+    }
+
+    #[test]
+    fn formulas_are_neutralised() {
+        let headings = vec!["original_name".to_owned(), "original_username".to_owned(), "user_id".to_owned()];
+        for (name, cell) in [
+            ("=HYPERLINK(\"http://evil.test\",\"x\")", "\"'=HYPERLINK(\"\"http://evil.test\"\",\"\"x\"\")\""),
+            ("+1", "'+1"),
+            ("-1+2", "'-1+2"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\tcmd", "'\tcmd"),
+            ("Jane = Doe", "Jane = Doe"),
+        ] {
+            let rows = vec![json!({"original_name": name, "original_username": "u", "user_id": -3})];
+            let file = String::from_utf8(format_report("o", &headings, &rows).bytes).unwrap();
+            assert_eq!(file.lines().nth(1), Some(format!("{cell},u,-3").as_str()), "{name}");
+        }
     }
 }

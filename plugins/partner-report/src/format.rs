@@ -18,12 +18,32 @@ fn cell(row: &ReportRow, heading: &str) -> Value {
     }
 }
 
-fn csv_field(text: &str, delimiter: char) -> String {
-    if text.contains([delimiter, '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
+/// OWASP's advice against CSV injection: a text cell a spreadsheet would
+/// read as a formula (`=`, `+`, `-`, `@`, tab or carriage return first) gets
+/// a leading `'`, so it is shown as text.
+fn neutralised(text: &str) -> String {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{text}")
     } else {
         text.to_owned()
     }
+}
+
+/// The CSV file: a heading row, then one row per entry, CRLF-terminated.
+fn csv_bytes(request: &ReportRequest, delimiter: u8) -> Result<Vec<u8>, String> {
+    let mut writer =
+        csv::WriterBuilder::new().delimiter(delimiter).terminator(csv::Terminator::CRLF).from_writer(Vec::new());
+    let failed = |e: csv::Error| format!("could not write CSV: {e}");
+    writer.write_record(request.headings.iter().map(|h| neutralised(h))).map_err(failed)?;
+    for row in &request.rows {
+        let cells = request.headings.iter().map(|h| match cell(row, h) {
+            Value::String(s) => neutralised(&s),
+            Value::Null => String::new(),
+            other => other.to_string(),
+        });
+        writer.write_record(cells).map_err(failed)?;
+    }
+    writer.into_inner().map_err(|e| format!("could not write CSV: {e}"))
 }
 
 fn safe_name(org: &str) -> String {
@@ -41,32 +61,14 @@ pub fn format_report(request: &ReportRequest) -> Result<ReportFile, String> {
     match config.get("format").and_then(Value::as_str).unwrap_or("csv") {
         "csv" => {
             let delimiter = match config.get("delimiter").and_then(Value::as_str) {
-                None => ',',
-                Some(d) if d.chars().count() == 1 => d.chars().next().unwrap_or(','),
-                Some(d) => return Err(format!("delimiter {d:?} must be one character")),
+                None => b',',
+                Some(d) if d.len() == 1 && d.is_ascii() => d.as_bytes()[0],
+                Some(d) => return Err(format!("delimiter {d:?} must be one ASCII character")),
             };
-            let separator = delimiter.to_string();
-            let mut out = String::new();
-            let head: Vec<String> = request.headings.iter().map(|h| csv_field(h, delimiter)).collect();
-            out.push_str(&head.join(&separator));
-            out.push_str("\r\n");
-            for row in &request.rows {
-                let cells: Vec<String> = request
-                    .headings
-                    .iter()
-                    .map(|h| match cell(row, h) {
-                        Value::String(s) => csv_field(&s, delimiter),
-                        Value::Null => String::new(),
-                        other => other.to_string(),
-                    })
-                    .collect();
-                out.push_str(&cells.join(&separator));
-                out.push_str("\r\n");
-            }
             Ok(ReportFile {
                 file_name: format!("{stem}.csv"),
                 content_type: "text/csv".into(),
-                bytes: out.into_bytes(),
+                bytes: csv_bytes(request, delimiter)?,
             })
         }
         "jsonl" => {
@@ -122,6 +124,16 @@ mod tests {
         let file = format_report(&request(r#"{"delimiter": ";", "file_prefix": "retired-"}"#)).unwrap();
         assert_eq!(file.file_name, "retired-Open_edX_Org.csv");
         assert!(String::from_utf8(file.bytes).unwrap().contains("jdoe;\"Doe; \"\"Jane\"\"\";2026"));
+    }
+
+    #[test]
+    fn formulas_are_neutralised() {
+        let mut req = request("null");
+        req.rows[0].original_name = "=HYPERLINK(\"http://evil.test\")".into();
+        req.rows[0].original_username = "@cmd".into();
+        let text = String::from_utf8(format_report(&req).unwrap().bytes).unwrap();
+        assert_eq!(text.lines().nth(1), Some("'@cmd,\"'=HYPERLINK(\"\"http://evil.test\"\")\",2026-01-02T03:04:05Z"));
+        assert!(format_report(&request(r#"{"delimiter": "é"}"#)).is_err());
     }
 
     #[test]
