@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -55,6 +55,7 @@ async fn login_api(
     CurrentSite(site): CurrentSite,
     ClientAddress(address): ClientAddress,
     Query(query): Query<Vec<(String, String)>>,
+    uri: Uri,
     headers: HeaderMap,
     body: RawBody,
 ) -> Result<Response, ApiError> {
@@ -75,7 +76,7 @@ async fn login_api(
                 .or_else(|| fields.get("next").map(String::as_str))
                 .and_then(|v| sessions::safe_next(&site, v));
             let answer = Json(json!({"success": true, "redirect_url": next})).into_response();
-            Ok(with_login_cookies(answer, &site, &headers, &session))
+            Ok(with_login_cookies(answer, &site, &headers, &uri, &session))
         }
         Err(LoginError::Incorrect) => Ok(login_failure(INCORRECT, Some("incorrect-email-or-password"), Some(&name))),
         Err(LoginError::RateLimited) => Ok(login_failure(RATE_LIMITED, None, Some(&name))),
@@ -103,8 +104,14 @@ fn login_failure(value: &str, error_code: Option<&str>, email: Option<&str>) -> 
 
 /// Adds the cookies of a new session: the session, the JWT pair and a fresh
 /// CSRF secret (Django rotates it at login).
-fn with_login_cookies(mut response: Response, site: &Site, headers: &HeaderMap, session: &NewSession) -> Response {
-    let rules = CookieRules::of(site, host(headers), csrf::is_https(headers));
+fn with_login_cookies(
+    mut response: Response,
+    site: &Site,
+    headers: &HeaderMap,
+    uri: &Uri,
+    session: &NewSession,
+) -> Response {
+    let rules = cookie_rules(site, headers, uri);
     let mut cookies = vec![rules.session(&session.key)];
     if let Some(token) = sessions::cookie_token(site, &session.record) {
         cookies.extend(rules.jwt(&token));
@@ -129,6 +136,7 @@ fn set_cookies(response: &mut Response, cookies: Vec<String>) {
 async fn login_refresh(
     State(state): State<AppState>,
     CurrentSite(site): CurrentSite,
+    uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let unauthorized = || ApiError::json_string(StatusCode::UNAUTHORIZED, "Unauthorized");
@@ -137,7 +145,7 @@ async fn login_refresh(
     let token = sessions::cookie_token(&site, &record)
         .ok_or_else(|| ApiError::internal(format!("site {} has no signing key for session cookies", site.id)))?;
     let mut response = StatusCode::NO_CONTENT.into_response();
-    set_cookies(&mut response, CookieRules::of(&site, host(&headers), csrf::is_https(&headers)).jwt(&token));
+    set_cookies(&mut response, cookie_rules(&site, &headers, &uri).jwt(&token));
     Ok(response)
 }
 
@@ -147,6 +155,7 @@ async fn logout(
     State(state): State<AppState>,
     CurrentSite(site): CurrentSite,
     Query(query): Query<Vec<(String, String)>>,
+    uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     if let Some(key) = super::cookie(&headers, SESSION_COOKIE) {
@@ -158,12 +167,13 @@ async fn logout(
         Some(next) => redirect(&next),
         None => page(StatusCode::OK, &site, "Signed out", "<p>You have signed out.</p>"),
     };
-    set_cookies(&mut response, CookieRules::of(&site, host(&headers), csrf::is_https(&headers)).cleared());
+    set_cookies(&mut response, cookie_rules(&site, &headers, &uri).cleared());
     Ok(response)
 }
 
-fn host(headers: &HeaderMap) -> &str {
-    headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("")
+/// The cookie rules of `site` for this request: its host and whether it came over HTTPS.
+fn cookie_rules<'a>(site: &'a Site, headers: &HeaderMap, uri: &Uri) -> CookieRules<'a> {
+    CookieRules::of(site, crate::http::site::host(headers, uri), csrf::is_https(headers))
 }
 
 fn redirect(to: &str) -> Response {
@@ -190,6 +200,7 @@ async fn login_form(
     State(state): State<AppState>,
     CurrentSite(site): CurrentSite,
     ClientAddress(address): ClientAddress,
+    uri: Uri,
     headers: HeaderMap,
     body: RawBody,
 ) -> Result<Response, ApiError> {
@@ -222,7 +233,7 @@ async fn login_form(
             page(StatusCode::OK, &site, "Signed in", &text)
         }
     };
-    Ok(with_login_cookies(response, &site, &headers, &session))
+    Ok(with_login_cookies(response, &site, &headers, &uri, &session))
 }
 
 fn login_form_page(

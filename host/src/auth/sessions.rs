@@ -19,7 +19,7 @@ use crate::clock::now_secs;
 use crate::encoding::hex;
 use crate::ratelimit::Limiter;
 use crate::sites::Site;
-use crate::store::{Conn, StoreError, StoreResult};
+use crate::store::{StoreError, StoreResult};
 use crate::users::{self, UserRecord, Users};
 
 /// Django's session cookie.
@@ -140,12 +140,15 @@ pub async fn resume(users: &Users, site: &Site, key: &str) -> StoreResult<Option
 /// Ends one session (logout); an unknown key is no error.
 pub async fn end(users: &Users, key: &str) -> StoreResult<()> {
     let key_hash = hash(key);
-    users.db().write(move |c| Box::pin(async move { delete(c, &key_hash).await })).await
-}
-
-async fn delete(c: &mut Conn, key_hash: &str) -> StoreResult<()> {
-    c.execute("DELETE FROM sessions WHERE key_hash = $1", args![key_hash]).await?;
-    Ok(())
+    users
+        .db()
+        .write(move |c| {
+            Box::pin(async move {
+                c.execute("DELETE FROM sessions WHERE key_hash = $1", args![&key_hash]).await?;
+                Ok(())
+            })
+        })
+        .await
 }
 
 /// A JWT for the cookies of `record`'s browser session.
@@ -169,8 +172,7 @@ impl<'a> CookieRules<'a> {
     /// browser refuses it from any other host).
     pub fn of(site: &'a Site, host: &str, https: bool) -> CookieRules<'a> {
         let rules = &site.config.sessions;
-        let host =
-            host.rsplit_once(':').filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit())).map_or(host, |(h, _)| h);
+        let host = crate::sites::strip_port(host);
         let domain = rules.cookie_domain.as_deref().filter(|d| {
             let bare = d.trim_start_matches('.');
             host.eq_ignore_ascii_case(bare)

@@ -110,7 +110,8 @@ impl SiteSet {
     }
 }
 
-fn strip_port(host: &str) -> &str {
+/// A Host header without its port (`[::1]:80` → `::1`).
+pub fn strip_port(host: &str) -> &str {
     if let Some(rest) = host.strip_prefix('[') {
         // [::1]:8000
         return rest.split(']').next().unwrap_or(rest);
