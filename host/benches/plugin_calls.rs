@@ -4,7 +4,7 @@
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use serde_json::{json, Value};
-use userapi::plugins::visibility::{ReaderKind, VisibilityFacts};
+use userapi::plugins::visibility::{FieldLists, ReaderKind, VisibilityFacts};
 use userapi::plugins::{Plugin, Slot};
 use userapi::sites::config::{PluginLimits, VisibilityConfig};
 
@@ -46,14 +46,16 @@ fn plugin_calls(c: &mut Criterion) {
         owner: "owner",
         owner_orgs: strings(&["MITx", "HarvardX"]),
         account_privacy: "custom",
-        field_preferences: vec![("bio".into(), "all_users".into()), ("country".into(), "private".into())],
+        field_preferences: vec![("bio", "all_users"), ("country", "private")],
         requires_parental_consent: false,
-        public_fields: &fields.public_fields,
-        bulk_shareable_fields: &fields.bulk_shareable_fields,
-        custom_shareable_fields: &fields.custom_shareable_fields,
+    };
+    let lists = FieldLists {
+        public: &fields.public_fields,
+        bulk_shareable: &fields.bulk_shareable_fields,
+        custom_shareable: &fields.custom_shareable_fields,
     };
     c.bench_function("visibility call (instantiate + call + drop)", |b| {
-        b.iter(|| policy.visible_fields(&facts).expect("call succeeds"))
+        b.iter(|| policy.visible_fields(&facts, lists).expect("call succeeds"))
     });
     c.bench_function("instantiate + drop only (visibility component)", |b| {
         b.iter(|| policy.instantiate_only().expect("instantiates"))
@@ -75,13 +77,15 @@ fn plugin_calls(c: &mut Criterion) {
                     owner: "owner",
                     owner_orgs,
                     account_privacy: "custom",
-                    field_preferences: vec![("bio".into(), "all_users".into())],
+                    field_preferences: vec![("bio", "all_users")],
                     requires_parental_consent: false,
-                    public_fields: &fields.public_fields,
-                    bulk_shareable_fields: &fields.bulk_shareable_fields,
-                    custom_shareable_fields: &fields.custom_shareable_fields,
                 };
-                policy.visible_fields(&facts).expect("call succeeds")
+                let lists = FieldLists {
+                    public: &fields.public_fields,
+                    bulk_shareable: &fields.bulk_shareable_fields,
+                    custom_shareable: &fields.custom_shareable_fields,
+                };
+                policy.visible_fields(&facts, lists).expect("call succeeds")
             }))
         })
     });

@@ -105,8 +105,12 @@ async fn ready(State(state): State<AppState>) -> Response {
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
-    let text = state.metrics.render(state.sites.current().all().len(), &state.users.cache().stats());
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+    let text = state.metrics.render(crate::metrics::Snapshot {
+        sites_loaded: state.sites.current().all().len(),
+        cache: state.users.cache().stats(),
+        pool: state.db.pool_stats(),
+    });
+    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text).into_response()
 }
 
 async fn openapi() -> Response {

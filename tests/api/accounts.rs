@@ -639,21 +639,48 @@ async fn name_change_request_and_confirm(b: Backend) {
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
 }
 
+/// A PATCH is audited once per changed field, about and by the caller, and
+/// no value reaches the audit log, old or new: `old_value`/`new_value` stay
+/// NULL. The new values are in the profile, the old name in its history.
 async fn account_changes_are_audited_without_values(b: Backend) {
     let f = fixture(b).await;
     let s = &f.server;
+    let before = get_json(s, &f.alice, &format!("{ACCOUNTS}/alice")).await;
+    assert_eq!((&before["name"], &before["bio"]), (&json!("Alice Liddell"), &Value::Null));
     let response = patch(s, &f.alice, "alice", json!({"bio": "secret-bio-text", "name": "Secret Name"})).await;
     assert_eq!(response.status(), StatusCode::OK);
-    let rows = s
+    let account = body_json(response).await;
+    assert_eq!((&account["name"], &account["bio"]), (&json!("Secret Name"), &json!("secret-bio-text")));
+    let id = s.query("SELECT id FROM users WHERE username = 'alice'", &[]).await[0][0].clone().unwrap();
+    let mut rows = s
         .query(
-            "SELECT a.action, a.field, a.old_value, a.new_value FROM audit_log a JOIN users u ON u.id = a.user_id \
-             WHERE u.username = 'alice' AND a.action = 'account_updated' ORDER BY a.id",
-            &[],
+            "SELECT tenant, user_id, actor_user_id, action, field, old_value, new_value FROM audit_log \
+             WHERE user_id = $1",
+            &[SqlValue::Int(id.parse().unwrap())],
         )
         .await;
-    let fields: Vec<&str> = rows.iter().filter_map(|r| r[1].as_deref()).collect();
-    assert!(fields.contains(&"bio") && fields.contains(&"name"), "{fields:?}");
-    assert!(rows.iter().all(|r| r[2].is_none() && r[3].is_none()), "no values in the audit log");
+    rows.sort();
+    let row = |actor: Option<&str>, action: &str, field: Option<&str>| {
+        let text = |v: Option<&str>| v.map(str::to_owned);
+        vec![Some("alpha".into()), Some(id.clone()), text(actor), Some(action.into()), text(field), None, None]
+    };
+    assert_eq!(
+        rows,
+        [
+            row(None, "account_created", None),
+            row(Some(&id), "account_updated", Some("bio")),
+            row(Some(&id), "account_updated", Some("name")),
+        ]
+    );
+    let everything = s.query("SELECT * FROM audit_log", &[]).await;
+    for value in ["secret-bio-text", "Secret Name", "Alice Liddell"] {
+        let leaks = everything.iter().flatten().flatten().any(|cell| cell.contains(value));
+        assert!(!leaks, "the audit log holds {value:?}: {everything:?}");
+    }
+    let meta: Value =
+        serde_json::from_str(&s.sql_text("SELECT meta FROM profiles WHERE user_id = $1", id.parse().unwrap()).await)
+            .unwrap();
+    assert_eq!(meta["old_names"][0][0], "Alice Liddell", "the old name is kept where the profile keeps it: {meta}");
 }
 
 /// The account MFE's page-load call: the site's providers, `[]` with none.

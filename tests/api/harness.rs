@@ -84,19 +84,56 @@ fn postgres_admin_url() -> String {
 /// Prefix of every database the tests create; the test script drops stale ones.
 pub const TEST_DB_PREFIX: &str = "userapi_test_";
 
+/// A connection to the `postgres` maintenance database, or a panic that
+/// says PostgreSQL is unreachable and how to start it.
+pub async fn postgres_admin_connection() -> sqlx::PgConnection {
+    admin_connection(&postgres_admin_url()).await.unwrap_or_else(|message| panic!("{message}"))
+}
+
+async fn admin_connection(admin: &str) -> Result<sqlx::PgConnection, String> {
+    sqlx::PgConnection::connect(&format!("{admin}/postgres")).await.map_err(|e| postgres_unreachable(admin, &e))
+}
+
+/// What to tell the developer when the PostgreSQL server cannot be reached.
+fn postgres_unreachable(url: &str, error: &sqlx::Error) -> String {
+    // The cluster's version is the name of its directory under /etc/postgresql.
+    let version = std::fs::read_dir("/etc/postgresql")
+        .ok()
+        .and_then(|dir| dir.filter_map(|e| e.ok()?.file_name().into_string().ok()).min())
+        .unwrap_or_else(|| "<version>".into());
+    format!(
+        "PostgreSQL at {} is unreachable ({error}). The PostgreSQL tests need it: start it with \
+         `pg_ctlcluster --skip-systemctl-redirect {version} main start`, or run ./scripts/test.sh, \
+         which starts it (USERAPI_TEST_POSTGRES_URL names another server).",
+        without_password(url)
+    )
+}
+
+/// `url` with the password of its user info, if any, masked.
+fn without_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    match rest.split_once('@') {
+        Some((user_info, host)) if user_info.contains(':') => {
+            let user = user_info.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:***@{host}")
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Creates an empty PostgreSQL database named `userapi_test_<uuid>`; returns its URL.
+pub async fn fresh_postgres_database() -> String {
+    let name = format!("{TEST_DB_PREFIX}{}", uuid::Uuid::new_v4().simple());
+    let mut conn = postgres_admin_connection().await;
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create database");
+    let _ = conn.close().await;
+    format!("{}/{name}", postgres_admin_url())
+}
+
 async fn fresh_database(backend: Backend, dir: &Path) -> String {
     match backend {
         Backend::Sqlite => format!("sqlite://{}", dir.join("userapi.db").display()),
-        Backend::Postgres => {
-            let admin = postgres_admin_url();
-            let name = format!("{TEST_DB_PREFIX}{}", uuid::Uuid::new_v4().simple());
-            let mut conn = sqlx::PgConnection::connect(&format!("{admin}/postgres"))
-                .await
-                .expect("PostgreSQL must run on 127.0.0.1:5432 (see README)");
-            sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create database");
-            let _ = conn.close().await;
-            format!("{admin}/{name}")
-        }
+        Backend::Postgres => fresh_postgres_database().await,
     }
 }
 
@@ -175,6 +212,25 @@ impl TestServer {
             .filter(|l| l.split(['{', ' ']).next() == Some(name))
             .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
             .sum()
+    }
+
+    /// Registers an OAuth client of `site` whose tokens act as `username`.
+    pub async fn create_client(&self, site: &str, id: &str, secret: &str, username: &str) {
+        let out = self
+            .cli(&[
+                "clients",
+                "create",
+                "--site",
+                site,
+                "--client-id",
+                id,
+                "--client-secret",
+                secret,
+                "--username",
+                username,
+            ])
+            .await;
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     }
 
     /// The server's process id.
@@ -413,4 +469,16 @@ pub fn alpha_claims(username: &str) -> Value {
         "filters": [],
         "is_restricted": false,
     })
+}
+
+/// A PostgreSQL server that is down fails the test with a message that says
+/// so and how to start it.
+#[tokio::test]
+async fn an_unreachable_postgres_is_reported_with_the_way_to_start_it() {
+    // Port 1 on the loopback: nothing listens there, so the connection is refused.
+    let message = admin_connection("postgres://postgres:hunter2@127.0.0.1:1").await.expect_err("no server on port 1");
+    assert!(message.starts_with("PostgreSQL at postgres://postgres:***@127.0.0.1:1 is unreachable ("), "{message}");
+    assert!(message.contains("`pg_ctlcluster --skip-systemctl-redirect "), "{message}");
+    assert!(message.contains(" main start`, or run ./scripts/test.sh, which starts it"), "{message}");
+    assert!(!message.contains("hunter2"), "{message}");
 }

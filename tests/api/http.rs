@@ -150,7 +150,10 @@ async fn operations_endpoints(b: Backend) {
     let response = server.request(Method::GET, "alpha.test", "/api/user/v1/me").send().await.unwrap();
     assert_eq!(response.headers()["x-request-id"].len(), 36, "a uuid is made when none is sent");
     let metrics = server.request(Method::GET, "anything", "/metrics").send().await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("userapi_http_requests_total{method=\"GET\",status=\"401\"}"), "{metrics}");
+    assert!(
+        metrics.contains("userapi_http_requests_total{route=\"/api/user/v1/me\",method=\"GET\",status=\"4xx\"} 2"),
+        "{metrics}"
+    );
     assert!(metrics.contains("userapi_sites_loaded 3"), "{metrics}");
     let openapi = server.request(Method::GET, "anything", "/api/user/v1/openapi.json").send().await.unwrap();
     let doc = body_json(openapi).await;
@@ -161,33 +164,37 @@ async fn operations_endpoints(b: Backend) {
 async fn logs_never_contain_secrets(b: Backend) {
     let server = TestServer::start(b).await;
     server.create_user("alpha", "alice", &["--password", "Hunter2-Secret"]).await;
-    let out = server
-        .cli(&[
-            "clients",
-            "create",
-            "--site",
-            "alpha",
-            "--client-id",
-            "c1",
-            "--client-secret",
-            "Client-Secret-42",
-            "--username",
-            "alice",
-        ])
-        .await;
-    assert!(out.status.success());
+    server.create_client("alpha", "c1", "Client-Secret-42", "alice").await;
     let token = server.token("alpha", "alice").await;
-    server.get_as("alpha.test", "/api/user/v1/me?email=alice@example.com", &token).await;
-    server
+    let me = server.get_as("alpha.test", "/api/user/v1/me?email=alice@example.com", &token).await;
+    assert_eq!(me.status(), StatusCode::OK);
+    assert_eq!(body_json(me).await["username"], "alice");
+    // The password grant must succeed, or the secrets it carries were never
+    // checked, and the token it issues is a secret too.
+    let grant = server
         .request(Method::POST, "alpha.test", "/oauth2/access_token")
         .header("content-type", "application/x-www-form-urlencoded")
         .body("grant_type=password&client_id=c1&client_secret=Client-Secret-42&username=alice&password=Hunter2-Secret")
         .send()
         .await
         .unwrap();
-    let log = server.log();
+    assert_eq!(grant.status(), StatusCode::OK);
+    let grant = body_json(grant).await;
+    let issued = grant["access_token"].as_str().unwrap_or_else(|| panic!("no access_token: {grant}")).to_owned();
+    assert!(issued.len() > 20, "{grant}");
+    // The access log is written after the answer: wait for the grant's line
+    // (the bound only guards against a hang), so the scan covers it.
+    let mut log = server.log();
+    for _ in 0..500 {
+        if log.contains("\"path\":\"/oauth2/access_token\"") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        log = server.log();
+    }
     assert!(log.contains("\"path\":\"/api/user/v1/me\""), "requests are logged: {log}");
-    for secret in ["Hunter2-Secret", "Client-Secret-42", &token, ALPHA_SECRET, "alice@example.com"] {
+    assert!(log.contains("\"path\":\"/oauth2/access_token\""), "the grant is logged: {log}");
+    for secret in ["Hunter2-Secret", "Client-Secret-42", &token, &issued, ALPHA_SECRET, "alice@example.com"] {
         assert!(!log.contains(secret), "log leaks {secret}");
     }
 }

@@ -3,6 +3,7 @@
 //! host must survive. Components are the real ones `host/build.rs` builds
 //! from `plugins/`.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
@@ -185,25 +186,45 @@ async fn failing_validators_change_nothing_and_name_the_cause(b: Backend) {
     assert_eq!(r.status(), StatusCode::OK);
 }
 
+/// While one call spins until its deadline, the host answers other requests:
+/// they are all answered while that call still holds its plugin instance.
+/// The deadline is the longest a site may set (10 s), so the assertion
+/// does not depend on how fast a loaded machine answers five GETs.
 async fn a_runaway_plugin_does_not_stall_other_requests(b: Backend) {
     let mut sites = misbehaving_sites();
-    sites[1].1["plugins"]["extended_profile_validator"]["limits"]["timeout_ms"] = json!(3000);
+    sites[1].1["plugins"]["extended_profile_validator"]["limits"]["timeout_ms"] = json!(10_000);
     let s = TestServer::start_with(b, sites, &[]).await;
     s.create_user("alpha", "jdoe", &[]).await;
     let t = s.token("alpha", "jdoe").await;
-    let started = Instant::now();
-    let runaway = patch(&s, "loop.test", "jdoe", &t, ext(&[("employer", json!("x"))]));
+    assert_eq!(s.metric("userapi_plugin_instances_in_use").await, 0);
+    let runaway_done = AtomicBool::new(false);
+    let runaway = async {
+        let r = patch(&s, "loop.test", "jdoe", &t, ext(&[("employer", json!("x"))])).await;
+        runaway_done.store(true, Ordering::SeqCst);
+        r
+    };
     let others = async {
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        // Wait until the runaway call is inside its plugin (a bound only against a hang).
+        let waiting_since = Instant::now();
+        while s.metric("userapi_plugin_instances_in_use").await != 1 {
+            assert!(!runaway_done.load(Ordering::SeqCst), "the runaway call ended before it was seen running");
+            assert!(waiting_since.elapsed() < Duration::from_secs(60), "the runaway call never started");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         for _ in 0..5 {
             let r = s.get_as("alpha.test", "/api/user/v1/me", &t).await;
             assert_eq!(r.status(), StatusCode::OK);
+            assert_eq!(body_json(r).await["username"], "jdoe");
         }
-        started.elapsed()
+        let still_running = !runaway_done.load(Ordering::SeqCst);
+        (still_running, s.metric("userapi_plugin_instances_in_use").await)
     };
-    let (runaway, others_done) = tokio::join!(runaway, others);
+    let (runaway, (still_running, in_use)) = tokio::join!(runaway, others);
+    assert!(still_running && in_use == 1, "the other requests were answered only after the runaway call ended");
     assert_eq!(runaway.status(), StatusCode::INTERNAL_SERVER_ERROR);
-    assert!(others_done < Duration::from_millis(2500), "other requests waited for the runaway call: {others_done:?}");
+    let error = body_json(runaway).await;
+    assert!(error["developer_message"].as_str().unwrap().contains("ran out of time (limit 10000 ms)"), "{error}");
+    assert_eq!(s.metric("userapi_plugin_instances_in_use").await, 0, "the instance went back to the pool");
 }
 
 async fn every_call_gets_a_fresh_instance(b: Backend) {

@@ -87,21 +87,7 @@ impl Driver<'_> {
 async fn setup(b: Backend) -> (TestServer, String) {
     let s = TestServer::start_with(b, vec![("alpha.json".into(), retirement_site())], &[]).await;
     s.create_user("alpha", "retirement_worker", &[]).await;
-    let out = s
-        .cli(&[
-            "clients",
-            "create",
-            "--site",
-            "alpha",
-            "--client-id",
-            "retirement",
-            "--client-secret",
-            "s3cret",
-            "--username",
-            "retirement_worker",
-        ])
-        .await;
-    assert!(out.status.success());
+    s.create_client("alpha", "retirement", "s3cret", "retirement_worker").await;
     s.create_user("alpha", LEARNER, &["--password", "Learner-Pass-1", "--name", "Jane Sentinel Doe"]).await;
     let token = s
         .request(Method::POST, "alpha.test", "/oauth2/access_token")
@@ -275,10 +261,18 @@ async fn driver_sequence_retires_and_erases(b: Backend) {
     assert_eq!(status["last_state"]["state_name"], "PARTNER_QUEUE_COMPLETE");
     assert_eq!(status["user"]["username"], status["retired_username"]);
     assert_eq!(status["user"]["profile"]["name"], "");
+    // A superuser, who may read any account, finds the learner only by the retired name.
     let admin = s.create_user("alpha", "root", &["--superuser", "--staff"]).await;
-    assert!(admin > 0);
+    let admin_row =
+        s.query("SELECT username, is_staff, is_superuser FROM users WHERE id = $1", &[SqlValue::Int(admin)]).await;
+    assert_eq!(admin_row, [[Some("root".to_owned()), Some("1".to_owned()), Some("1".to_owned())]]);
     let root = s.token("alpha", "root").await;
     assert_eq!(s.get_as("alpha.test", &format!("{BASE}/{LEARNER}"), &root).await.status(), StatusCode::NOT_FOUND);
+    let retired_username = status["retired_username"].as_str().unwrap();
+    let retired = s.get_as("alpha.test", &format!("{BASE}/{retired_username}"), &root).await;
+    assert_eq!(retired.status(), StatusCode::OK);
+    let retired = body_json(retired).await;
+    assert_eq!((&retired["username"], &retired["name"]), (&json!(retired_username), &json!("")));
 
     // retirement_partner_report: no body, JSON content type.
     let report = driver.call(Method::POST, "retirement_partner_report/").send().await.unwrap();

@@ -24,21 +24,7 @@ async fn setup(b: Backend) -> TestServer {
     let server = TestServer::start(b).await;
     server.create_user("alpha", "retirement_worker", &[]).await;
     server.create_user("alpha", "alice", &["--password", "Correct-Horse-9"]).await;
-    let out = server
-        .cli(&[
-            "clients",
-            "create",
-            "--site",
-            "alpha",
-            "--client-id",
-            "retirement",
-            "--client-secret",
-            "s3cret",
-            "--username",
-            "retirement_worker",
-        ])
-        .await;
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    server.create_client("alpha", "retirement", "s3cret", "retirement_worker").await;
     server
 }
 

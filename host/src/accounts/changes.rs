@@ -2,6 +2,7 @@
 //! changes (§10) and e-mail confirmations (§9). Every function here is one
 //! write job: it commits whole or leaves the account as it was.
 
+use super::names::{self, NameFault, UrlRule};
 use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
@@ -266,14 +267,11 @@ pub async fn request_name_change(db: &Db, site: &Site, record: &UserRecord, body
     if name.is_empty() {
         return Err(refuse("This field may not be blank."));
     }
-    if name.contains('<') || name.contains('>') {
-        return Err(refuse("Name cannot contain the following characters: < >"));
-    }
-    if name.contains("://") {
-        return Err(refuse("Name cannot contain a URL"));
-    }
-    if name.chars().count() > 255 {
-        return Err(refuse("Ensure this field has no more than 255 characters."));
+    match names::fault(&name, UrlRule::AnyScheme) {
+        Some(NameFault::Html) => return Err(refuse("Name cannot contain the following characters: < >")),
+        Some(NameFault::Url) => return Err(refuse("Name cannot contain a URL")),
+        Some(NameFault::TooLong) => return Err(refuse("Ensure this field has no more than 255 characters.")),
+        None => {}
     }
     if name == record.profile.name {
         return Err(AccountError::NewName(NewNameRefusal::Unchanged));

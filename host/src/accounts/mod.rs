@@ -6,6 +6,7 @@ pub mod changes;
 pub mod choices;
 pub mod deactivation;
 pub mod extended_profile;
+pub mod names;
 pub mod password_policy;
 pub mod patch;
 pub mod profile_image;

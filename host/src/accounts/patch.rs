@@ -1,6 +1,7 @@
 //! Account PATCH (accounts.md §8): every field validated with Open edX's
 //! messages into an [`AccountChanges`], then applied in one transaction.
 
+use super::names::{self, NameFault, UrlRule, NAME_MAX};
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Map, Value};
@@ -17,9 +18,6 @@ use crate::users::UserRecord;
 /// Keys that can never be written through the API (§8.2).
 const READ_ONLY: &[&str] =
     &["username", "date_joined", "is_active", "password_toggle_history", "profile_image", "requires_parental_consent"];
-
-/// Longest full name.
-const NAME_MAX: usize = 255;
 
 /// A profile column a PATCH may set, named for the SQL it writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -221,7 +219,28 @@ fn choice(field: &str, value: &Value, allowed: &[&str]) -> Result<Option<String>
     }
 }
 
+/// The range Django gives an `IntegerField` (a 32-bit column), which DRF's
+/// model serializer enforces on `year_of_birth` with these messages.
+const YEAR_OF_BIRTH_RANGE: std::ops::RangeInclusive<i64> = (i32::MIN as i64)..=(i32::MAX as i64);
+
 fn year_of_birth(value: &Value) -> Result<Option<i64>, MessagePair> {
+    let year = year_of_birth_integer(value)?;
+    match year {
+        Some(y) if y < *YEAR_OF_BIRTH_RANGE.start() => Err(serializer_error(
+            "year_of_birth",
+            value,
+            json!([format!("Ensure this value is greater than or equal to {}.", YEAR_OF_BIRTH_RANGE.start())]),
+        )),
+        Some(y) if y > *YEAR_OF_BIRTH_RANGE.end() => Err(serializer_error(
+            "year_of_birth",
+            value,
+            json!([format!("Ensure this value is less than or equal to {}.", YEAR_OF_BIRTH_RANGE.end())]),
+        )),
+        year => Ok(year),
+    }
+}
+
+fn year_of_birth_integer(value: &Value) -> Result<Option<i64>, MessagePair> {
     let invalid = || serializer_error("year_of_birth", value, json!(["A valid integer is required."]));
     match value {
         Value::Null => Ok(None),
@@ -285,8 +304,11 @@ fn validate_name(site: &Site, record: &UserRecord, value: &Value) -> Result<Opti
             format!("The name field must be at least {min} character{} long.", if min == 1 { "" } else { "s" });
         return Err(serializer_error("name", value, json!([message])));
     }
+    // The serializer's length check comes before the unchanged-name
+    // shortcut and the model's validator.
     if name.chars().count() > NAME_MAX {
-        return Err(serializer_error("name", value, json!(["Ensure this field has no more than 255 characters."])));
+        let message = format!("Ensure this field has no more than {NAME_MAX} characters.");
+        return Err(serializer_error("name", value, json!([message])));
     }
     if name == record.profile.name {
         return Ok(None);
@@ -295,13 +317,11 @@ fn validate_name(site: &Site, record: &UserRecord, value: &Value) -> Result<Opti
         developer_message: format!("Error thrown from validate_name: '{msg}'"),
         user_message: Some(msg.to_owned()),
     };
-    if name.contains('<') || name.contains('>') {
-        return Err(refuse("Full Name cannot contain the following characters: < >"));
+    match names::fault(&name, UrlRule::AnyScheme) {
+        Some(NameFault::Html) => Err(refuse("Full Name cannot contain the following characters: < >")),
+        Some(NameFault::Url) => Err(refuse("Enter a valid name")),
+        Some(NameFault::TooLong) | None => Ok(Some(name)),
     }
-    if name.contains("://") {
-        return Err(refuse("Enter a valid name"));
-    }
-    Ok(Some(name))
 }
 
 /// Python's name for the type of a JSON value, as DRF messages print it.
@@ -456,6 +476,12 @@ mod tests {
             let e = year_of_birth(&bad).unwrap_err();
             assert!(e.developer_message.ends_with("['A valid integer is required.']"), "{bad}: {e:?}");
         }
+        assert_eq!(year_of_birth(&json!(2147483647)).unwrap(), Some(2147483647));
+        assert_eq!(year_of_birth(&json!(-2147483648)).unwrap(), Some(-2147483648));
+        let e = year_of_birth(&json!(2147483648_i64)).unwrap_err();
+        assert!(e.developer_message.ends_with("['Ensure this value is less than or equal to 2147483647.']"), "{e:?}");
+        let e = year_of_birth(&json!("-9223372036854775808")).unwrap_err();
+        assert!(e.developer_message.ends_with("['Ensure this value is greater than or equal to -2147483648.']"));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! validation decisions with username suggestions, and the registration
 //! form description whose country list the MFEs read.
 
+use super::names::{self, UrlRule, NAME_MAX};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -113,13 +114,15 @@ const USERNAME_TAKEN: &str = "It looks like this username is already taken";
 fn name_decision(value: &Value) -> String {
     let name = value.as_str().unwrap_or("");
     if name.is_empty() {
-        "Enter your surname and name".into()
-    } else if name.chars().count() > 255 {
-        "Full name can't be longer than 255 symbols".into()
-    } else if name.contains('<') || name.contains('>') || name.contains("http://") || name.contains("https://") {
-        "Enter a valid name".into()
-    } else {
-        String::new()
+        return "Enter your surname and name".into();
+    }
+    // The length is checked first here.
+    if name.chars().count() > NAME_MAX {
+        return format!("Full name can't be longer than {NAME_MAX} symbols");
+    }
+    match names::fault(name, UrlRule::Web) {
+        Some(_) => "Enter a valid name".into(),
+        None => String::new(),
     }
 }
 
@@ -129,7 +132,7 @@ async fn username_decision(c: &mut Conn, site: &Site, value: &Value) -> StoreRes
     if !(USERNAME_MIN..=USERNAME_MAX).contains(&len) {
         return Ok(format!("Username must be between {USERNAME_MIN} and {USERNAME_MAX} characters long."));
     }
-    if !username.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+    if !crate::users::types::UsernameChars::Registration.all(username) {
         return Ok(
             "Usernames can only contain letters (A-Z, a-z), numerals (0-9), underscores (_), and hyphens (-).".into()
         );

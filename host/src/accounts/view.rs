@@ -1,19 +1,15 @@
 //! The account object of GET (accounts.md §3) and its filtering for a
 //! viewer (visibility.md).
 
-use std::collections::HashMap;
-
 use bytes::Bytes;
 
 use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
-use md5::{Digest, Md5};
 use serde_json::{json, Map, Value};
 
 use super::visibility::{self, Viewer, VisibilityInput};
 use crate::clock::{iso8601, iso8601_seconds};
-use crate::encoding::hex;
 use crate::sites::Site;
 use crate::users::{age, UserRecord};
 
@@ -71,9 +67,9 @@ fn profile_image(site: &Site, record: &UserRecord, consent: bool, origin: &Reque
     for (size_name, px) in &config.sizes {
         let url = match uploaded {
             Some(at) => {
-                let digest = Md5::digest(format!("{}{}", config.hash_seed, record.user.username).as_bytes());
+                let stem = super::profile_image::image_stem(site, &record.user.username);
                 let separator = if config.base_url.contains('?') { '&' } else { '?' };
-                format!("{}{}_{px}.jpg{separator}v={}", config.base_url, hex(&digest), at / 1_000_000)
+                format!("{}{stem}_{px}.jpg{separator}v={}", config.base_url, at / 1_000_000)
             }
             None => format!("{}_{px}.png", config.default_image_url),
         };
@@ -209,19 +205,19 @@ pub fn account_for_viewer(
     } else {
         let consent = requires_parental_consent(site, record);
         let privacy = full.get("account_privacy").and_then(Value::as_str).unwrap_or("private").to_owned();
-        let field_preferences: HashMap<&str, &str> = record
+        let field_preferences: Vec<(&str, &str)> = record
             .preferences
             .iter()
             .filter_map(|(k, v)| k.strip_prefix("visibility.").map(|f| (f, v.as_str())))
             .collect();
         let orgs = request.orgs.clone().unwrap_or_default();
         let input = VisibilityInput {
-            viewer: if request.viewer_is_staff { Viewer::Staff } else { Viewer::User },
-            viewer_username: Some(request.viewer_username),
-            viewer_orgs: orgs.viewer,
+            reader: if request.viewer_is_staff { Viewer::Staff } else { Viewer::User },
+            reader_username: Some(request.viewer_username),
+            reader_orgs: orgs.viewer,
             owner: &record.user.username,
             owner_orgs: orgs.owner,
-            privacy: &privacy,
+            account_privacy: &privacy,
             field_preferences,
             requires_parental_consent: consent,
         };

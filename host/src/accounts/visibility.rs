@@ -1,34 +1,14 @@
 //! Which account fields a viewer without full access sees (visibility.md):
 //! the site's visibility-policy plugin if it has one, else Open edX's rules.
 
-use std::collections::HashMap;
-
-use crate::plugins::visibility::{ReaderKind, VisibilityFacts};
+use crate::plugins::visibility::FieldLists;
 use crate::sites::config::VisibilityConfig;
 use crate::sites::Site;
 
-/// Who is looking, as the policy sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Viewer {
-    Anonymous,
-    User,
-    Staff,
-}
-
-/// The facts a visibility decision is made from.
-#[derive(Debug, Clone)]
-pub struct VisibilityInput<'a> {
-    pub viewer: Viewer,
-    pub viewer_username: Option<&'a str>,
-    pub viewer_orgs: Vec<String>,
-    pub owner: &'a str,
-    pub owner_orgs: Vec<String>,
-    /// The owner's effective privacy (visibility.md §2 step 2).
-    pub privacy: &'a str,
-    /// The owner's `visibility.<field>` preferences, keyed by field.
-    pub field_preferences: HashMap<&'a str, &'a str>,
-    pub requires_parental_consent: bool,
-}
+/// Who is looking, and the facts a visibility decision is made from: the
+/// plugin interface's types, so the built-in policy and a plugin decide
+/// from the same input.
+pub use crate::plugins::visibility::{ReaderKind as Viewer, VisibilityFacts as VisibilityInput};
 
 /// The owner's effective privacy: `private` under parental consent, else the
 /// `account_privacy` preference if set, else the site default.
@@ -51,28 +31,12 @@ pub fn visible_fields(site: &Site, input: &VisibilityInput<'_>) -> Vec<String> {
     let granted = match &site.plugins.visibility {
         None => builtin_visible_fields(config, input),
         Some(plugin) => {
-            let facts = VisibilityFacts {
-                reader: match input.viewer {
-                    Viewer::Anonymous => ReaderKind::Anonymous,
-                    Viewer::User => ReaderKind::User,
-                    Viewer::Staff => ReaderKind::Staff,
-                },
-                reader_username: input.viewer_username,
-                reader_orgs: input.viewer_orgs.clone(),
-                owner: input.owner,
-                owner_orgs: input.owner_orgs.clone(),
-                account_privacy: input.privacy,
-                field_preferences: input
-                    .field_preferences
-                    .iter()
-                    .map(|(f, v)| ((*f).to_owned(), (*v).to_owned()))
-                    .collect(),
-                requires_parental_consent: input.requires_parental_consent,
-                public_fields: &config.public_fields,
-                bulk_shareable_fields: &config.bulk_shareable_fields,
-                custom_shareable_fields: &config.custom_shareable_fields,
+            let lists = FieldLists {
+                public: &config.public_fields,
+                bulk_shareable: &config.bulk_shareable_fields,
+                custom_shareable: &config.custom_shareable_fields,
             };
-            plugin.visible_fields(&facts).unwrap_or_else(|e| {
+            plugin.visible_fields(input, lists).unwrap_or_else(|e| {
                 tracing::warn!(site = %e.site, plugin = %e.plugin, cause = %e.cause, "visibility policy failed; showing public fields only");
                 config.public_fields.clone()
             })
@@ -89,12 +53,12 @@ pub fn visible_fields(site: &Site, input: &VisibilityInput<'_>) -> Vec<String> {
 
 /// Open edX's built-in policy (visibility.md §2 step 3).
 pub fn builtin_visible_fields(config: &VisibilityConfig, input: &VisibilityInput<'_>) -> Vec<String> {
-    match input.privacy {
+    match input.account_privacy {
         "all_users" => config.bulk_shareable_fields.clone(),
         "custom" => {
             let mut fields = config.public_fields.clone();
             for field in &config.custom_shareable_fields {
-                let shared = input.field_preferences.get(field.as_str()) == Some(&"all_users");
+                let shared = input.field_preference(field) == Some("all_users");
                 if shared && !fields.contains(field) {
                     fields.push(field.clone());
                 }
@@ -111,13 +75,13 @@ mod tests {
 
     fn input<'a>(privacy: &'a str, prefs: &[(&'a str, &'a str)]) -> VisibilityInput<'a> {
         VisibilityInput {
-            viewer: Viewer::User,
-            viewer_username: None,
-            viewer_orgs: Vec::new(),
+            reader: Viewer::User,
+            reader_username: None,
+            reader_orgs: Vec::new(),
             owner: "owner",
             owner_orgs: Vec::new(),
-            privacy,
-            field_preferences: prefs.iter().copied().collect(),
+            account_privacy: privacy,
+            field_preferences: prefs.to_vec(),
             requires_parental_consent: false,
         }
     }

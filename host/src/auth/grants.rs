@@ -1,6 +1,10 @@
 //! The OAuth2 grants of the token endpoint: client credentials and
 //! password (errors.md §6). Returns domain errors; the route shapes them.
 
+use std::net::IpAddr;
+
+use super::sessions::LoginLimiter;
+use crate::ratelimit::RetryAfter;
 use std::sync::Arc;
 
 use super::clients::{self, VerifiedSecrets};
@@ -46,17 +50,30 @@ pub enum GrantError {
     InvalidGrant,
     #[error("This site has no signing key.")]
     NoSigningKey,
+    /// Too many requests from the address, or password attempts for the account.
+    #[error("too many requests")]
+    RateLimited(RetryAfter),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
-/// Issues a token for `request` on `site`.
+/// Where a token request comes from, and the limits it counts against.
+#[derive(Debug, Clone, Copy)]
+pub struct Requester<'a> {
+    pub address: IpAddr,
+    pub limiter: &'a LoginLimiter,
+}
+
+/// Issues a token for `request` on `site`. Every request counts against the
+/// address's allowance; a password grant also counts as a login attempt.
 pub async fn grant(
     users: &Users,
     secrets: &VerifiedSecrets,
     site: &Site,
+    from: Requester<'_>,
     request: TokenRequest,
 ) -> Result<IssuedToken, GrantError> {
+    from.limiter.token_request(site, from.address).map_err(GrantError::RateLimited)?;
     let grant_type = request.grant_type.as_deref().ok_or(GrantError::MissingGrantType)?;
     let (record, scopes, grant) = match grant_type {
         "client_credentials" => {
@@ -73,6 +90,7 @@ pub async fn grant(
             let (Some(username), Some(pw)) = (request.username, request.password) else {
                 return Err(GrantError::MissingCredentials);
             };
+            from.limiter.login_attempt(site, from.address, &username).map_err(GrantError::RateLimited)?;
             let record = password_login(users, site, &username, pw).await?;
             (record, PASSWORD_SCOPES, "password")
         }

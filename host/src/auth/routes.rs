@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 use super::csrf;
 use super::grants::{self, GrantError, TokenRequest};
 use crate::app::AppState;
+use crate::http::address::ClientAddress;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::json::RawBody;
 use crate::http::site::CurrentSite;
@@ -32,6 +33,7 @@ impl From<GrantError> for ApiError {
             GrantError::InvalidGrant => {
                 (StatusCode::BAD_REQUEST, json!({"error": "invalid_grant", "error_description": e.to_string()}))
             }
+            GrantError::RateLimited(retry) => return ApiError::throttled(*retry),
             GrantError::Store(_) => return ApiError::internal(e),
         };
         ApiError::json(status, body)
@@ -42,6 +44,7 @@ impl From<GrantError> for ApiError {
 pub async fn access_token(
     State(state): State<AppState>,
     CurrentSite(site): CurrentSite,
+    ClientAddress(address): ClientAddress,
     headers: HeaderMap,
     body: RawBody,
 ) -> ApiResult<Json<Value>> {
@@ -55,7 +58,8 @@ pub async fn access_token(
         username: field("username"),
         password: form.get("password").cloned(),
     };
-    let token = grants::grant(&state.users, &state.verified_secrets, &site, request).await?;
+    let from = grants::Requester { address, limiter: &state.login_limiter };
+    let token = grants::grant(&state.users, &state.verified_secrets, &site, from, request).await?;
     Ok(Json(json!({
         "access_token": token.access_token,
         "token_type": "JWT",

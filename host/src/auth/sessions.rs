@@ -17,7 +17,7 @@ use super::login;
 use crate::args;
 use crate::clock::now_secs;
 use crate::encoding::hex;
-use crate::ratelimit::Limiter;
+use crate::ratelimit::{self, Limiter, RetryAfter};
 use crate::sites::Site;
 use crate::store::{StoreError, StoreResult};
 use crate::users::{self, UserRecord, Users};
@@ -29,11 +29,32 @@ const COOKIE_SCOPES: &[&str] = &["user_id", "email", "profile"];
 /// The window of the login rate limits (Open edX: `…/5m`).
 const ATTEMPT_WINDOW: Duration = Duration::from_secs(5 * 60);
 
-/// Login attempts per (tenant, account name) and per (tenant, address).
+/// Login attempts per (tenant, account name) and per (tenant, address), for
+/// the login page and API and the token endpoint's password grant alike; and
+/// token requests per (tenant, address).
 #[derive(Debug, Default)]
 pub struct LoginLimiter {
     accounts: Limiter<(String, String)>,
     addresses: Limiter<(String, IpAddr)>,
+    token_requests: Limiter<(String, IpAddr)>,
+}
+
+impl LoginLimiter {
+    /// Counts a login attempt for `account` (an e-mail or username) from
+    /// `address`; refused once either has used its allowance.
+    pub fn login_attempt(&self, site: &Site, address: IpAddr, account: &str) -> Result<(), RetryAfter> {
+        let rules = &site.config.sessions;
+        let address = (site.tenant.clone(), ratelimit::address_key(address));
+        self.addresses.check(address, rules.attempts_per_address, ATTEMPT_WINDOW)?;
+        let account = (site.tenant.clone(), users::types::email_key(account));
+        self.accounts.check(account, rules.attempts_per_account, ATTEMPT_WINDOW)
+    }
+
+    /// Counts a request to the token endpoint from `address`.
+    pub fn token_request(&self, site: &Site, address: IpAddr) -> Result<(), RetryAfter> {
+        let key = (site.tenant.clone(), ratelimit::address_key(address));
+        self.token_requests.check(key, site.config.jwt.token_requests_per_address, Duration::from_secs(60))
+    }
 }
 
 /// Why a login did not start a session.
@@ -76,12 +97,7 @@ pub async fn login(
     }
     let rules = &site.config.sessions;
     let tenant = site.tenant.clone();
-    let account_key = (tenant.clone(), users::types::email_key(email_or_username));
-    if !limiter.addresses.allow((tenant.clone(), address), rules.attempts_per_address, ATTEMPT_WINDOW)
-        || !limiter.accounts.allow(account_key, rules.attempts_per_account, ATTEMPT_WINDOW)
-    {
-        return Err(LoginError::RateLimited);
-    }
+    limiter.login_attempt(site, address, email_or_username).map_err(|_| LoginError::RateLimited)?;
     let record = match users.by_email(&tenant, email_or_username).await? {
         Some(record) => Some(record),
         None => users.by_username(&tenant, email_or_username).await?,

@@ -54,6 +54,10 @@ pub struct CommonArgs {
     /// (0 turns the cache off).
     #[arg(long, global = true, env = "USERAPI_CACHE_ENTRIES", default_value_t = 20_000)]
     pub cache_entries: u64,
+    /// Milliseconds before the first retry of a failed SMTP delivery; each
+    /// further retry waits twice as long, at most an hour.
+    #[arg(long, global = true, env = "USERAPI_MAIL_RETRY_MS", default_value_t = 5_000)]
+    pub mail_retry_ms: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -92,6 +96,11 @@ pub enum Command {
         #[command(subcommand)]
         command: retirement::OrgsCommand,
     },
+    /// Outgoing mail.
+    Mail {
+        #[command(subcommand)]
+        command: MailCommand,
+    },
     /// WebAssembly plugin commands.
     Plugin {
         #[command(subcommand)]
@@ -105,6 +114,23 @@ pub enum PluginCommand {
     Check {
         /// The component file (.wasm).
         file: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MailCommand {
+    /// List the outbox as JSON, newest first: state (stored, pending, sent,
+    /// dead), attempts, the next attempt and the last error.
+    Outbox {
+        /// Only messages in this state.
+        #[arg(long, value_parser = ["stored", "pending", "sent", "dead"])]
+        state: Option<String>,
+        /// At most this many messages.
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        /// Put every dead letter back in the queue first.
+        #[arg(long)]
+        retry_dead: bool,
     },
 }
 
@@ -173,6 +199,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Tokens { command: TokensCommand::Issue(args) } => accounts::issue_token(&common, args).await,
         Command::Retirement { command } => retirement::run(&common, command).await,
         Command::Orgs { command } => retirement::run_orgs(&common, command).await,
+        Command::Mail { command: MailCommand::Outbox { state, limit, retry_dead } } => {
+            let db = open_db(&common).await?;
+            if retry_dead {
+                let n = crate::mail::retry_dead(&db).await?;
+                eprintln!("{n} dead letters queued again");
+            }
+            let entries = crate::mail::list(&db, state, limit.clamp(1, 100_000)).await?;
+            db.close().await;
+            println!("{}", serde_json::to_string_pretty(&entries)?);
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

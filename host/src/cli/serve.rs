@@ -30,6 +30,11 @@ pub async fn run(common: &CommonArgs) -> anyhow::Result<()> {
         login_limiter: Arc::default(),
         verified_secrets: Arc::default(),
     });
+    tokio::spawn(crate::mail::run_worker(
+        db.clone(),
+        Arc::clone(&sites),
+        std::time::Duration::from_millis(common.mail_retry_ms.max(1)),
+    ));
     let listener = TcpListener::bind(&common.bind).await.with_context(|| format!("cannot bind {}", common.bind))?;
     let addr = listener.local_addr()?;
     let shutdown = shutdown_signal()?;

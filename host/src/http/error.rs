@@ -33,6 +33,8 @@ pub enum ErrorBody {
 pub struct ApiError {
     pub status: StatusCode,
     pub body: ErrorBody,
+    /// Seconds for a `Retry-After` header (429).
+    pub retry_after: Option<u64>,
 }
 
 /// Result of a handler or service call.
@@ -44,7 +46,7 @@ pub const PERMISSION_DENIED: &str = "You do not have permission to perform this 
 impl ApiError {
     /// Any status with any body.
     pub fn new(status: StatusCode, body: ErrorBody) -> Self {
-        ApiError { status, body }
+        ApiError { status, body, retry_after: None }
     }
 
     /// `{"detail": text}` with `status`.
@@ -119,10 +121,38 @@ impl ApiError {
         Self::detail(StatusCode::METHOD_NOT_ALLOWED, format!("Method \"{method}\" not allowed."))
     }
 
-    /// 500: logged in full, answered with a short description.
+    /// 429 in DRF's throttling shape, with `Retry-After`.
+    pub fn throttled(retry: crate::ratelimit::RetryAfter) -> Self {
+        let seconds = retry.0.as_secs() + u64::from(retry.0.subsec_nanos() > 0);
+        let mut e = Self::detail(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("Request was throttled. Expected available in {seconds} seconds."),
+        );
+        e.retry_after = Some(seconds);
+        e
+    }
+
+    /// 500: the cause is logged in full with the request id; the client
+    /// gets a generic message and the id to quote.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
-        tracing::error!(error = %cause, "internal error");
-        Self::messages(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error.", None)
+        let id = crate::http::middleware::request_id();
+        tracing::error!(request_id = %id, error = %cause, "internal error");
+        Self::json(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            json!({
+                "developer_message": format!("Internal server error (request id {id})."),
+                "user_message": "Something went wrong. Please try again later.",
+                "request_id": id,
+            }),
+        )
+    }
+
+    /// A 500 whose body is one JSON string, as the retirement routes answer;
+    /// the cause is logged with the request id, which the string carries.
+    pub fn internal_string(cause: impl std::fmt::Display) -> Self {
+        let id = crate::http::middleware::request_id();
+        tracing::error!(request_id = %id, error = %cause, "internal error");
+        Self::json_string(StatusCode::INTERNAL_SERVER_ERROR, format!("Internal server error (request id {id})."))
     }
 }
 
@@ -174,6 +204,9 @@ impl IntoResponse for ApiError {
         let mut response = (self.status, bytes).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if let Some(seconds) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("JWT realm=\"api\""));
         }

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use axum::extract::{Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -13,6 +13,16 @@ use tower_http::request_id::RequestId;
 use crate::app::AppState;
 use crate::http::error::ApiError;
 
+tokio::task_local! {
+    /// The request id (`x-request-id`) of the request the task serves.
+    static REQUEST_ID: String;
+}
+
+/// The id of the request being served, for error bodies and logs ("" outside one).
+pub fn request_id() -> String {
+    REQUEST_ID.try_with(Clone::clone).unwrap_or_default()
+}
+
 /// What every request passes through, in one layer: the access log and
 /// metrics around everything; then the declared-body limit, NULs in the
 /// query, and DRF's 405/OPTIONS answers.
@@ -21,15 +31,21 @@ pub async fn edge(State(state): State<AppState>, req: Request, next: Next) -> Re
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let id = req.extensions().get::<RequestId>().and_then(|id| id.header_value().to_str().ok()).map(str::to_owned);
-    let response = match refusal(&state, &req) {
-        Some(refused) => refused,
-        None => match read_body(req, body_limit_for(&path, state.max_body_bytes)).await {
-            Ok(req) => framework_answers(&method, next.run(req).await),
-            Err(refused) => refused,
-        },
+    // The template, never the path: labels must come from a closed set.
+    let route = req.extensions().get::<MatchedPath>().map_or(crate::metrics::UNMATCHED, MatchedPath::as_str);
+    let route = route.to_owned();
+    let handled = async {
+        match refusal(&state, &req) {
+            Some(refused) => refused,
+            None => match read_body(req, body_limit_for(&path, state.max_body_bytes)).await {
+                Ok(req) => framework_answers(&method, next.run(req).await),
+                Err(refused) => refused,
+            },
+        }
     };
+    let response = REQUEST_ID.scope(id.clone().unwrap_or_default(), handled).await;
     let took = start.elapsed();
-    state.metrics.observe_request(method.as_str(), response.status().as_u16(), took);
+    state.metrics.observe_request(&route, method.as_str(), response.status().as_u16(), took);
     // Never headers, bodies or query strings: they can carry tokens,
     // passwords or e-mail addresses.
     tracing::info!(
@@ -131,7 +147,7 @@ pub fn no_route() -> ApiError {
 /// `{username}` path segments match `[\w .@_+-]+` (accounts.md §1); any other
 /// segment is answered as if no route matched.
 pub fn check_username_segment(username: &str) -> Result<(), ApiError> {
-    if !username.is_empty() && username.chars().all(|c| c.is_alphanumeric() || "_ .@+-".contains(c)) {
+    if !username.is_empty() && crate::users::types::UsernameChars::UrlSegment.all(username) {
         Ok(())
     } else {
         Err(no_route())

@@ -9,7 +9,7 @@ use wasmtime::component::{Component, Instance, InstancePre};
 use wasmtime::{Store, Trap};
 
 use super::limits::Limits;
-use super::runtime::{runtime, Runtime, EPOCH_TICK};
+use super::runtime::{self, runtime, Runtime, EPOCH_TICK};
 use super::state::CallState;
 use super::wit::latest::{self, formatter, validator, visibility};
 use super::{CallError, Cause, Slot};
@@ -122,6 +122,7 @@ impl Plugin {
         f: impl FnOnce(&Exports, &mut Store<CallState>, &Instance) -> wasmtime::Result<R> + Send,
     ) -> Result<R, CallError> {
         off_the_async_workers(|| {
+            let _slot = runtime::InstanceSlot::take();
             let mut store = Store::new(self.pre.engine(), CallState::new(&self.site, &self.name, &self.limits));
             store.limiter(|state| &mut state.limiter);
             let ticks = self.limits.timeout_ms.div_ceil(EPOCH_TICK.as_millis() as u64).max(1) + 1;

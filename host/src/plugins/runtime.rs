@@ -39,6 +39,30 @@ pub struct Runtime {
     compiled: Mutex<HashMap<[u8; 32], Component>>,
 }
 
+/// Plugin calls running now (each holds one instance of the pool).
+static IN_USE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Plugin instances in use and the pool's capacity, for `/metrics`.
+pub fn pool_usage() -> (u64, u64) {
+    (IN_USE.load(std::sync::atomic::Ordering::Relaxed), u64::from(MAX_CONCURRENT_INSTANCES))
+}
+
+/// Counts one running call in [`pool_usage`] while it lives.
+pub(crate) struct InstanceSlot;
+
+impl InstanceSlot {
+    pub(crate) fn take() -> InstanceSlot {
+        IN_USE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        InstanceSlot
+    }
+}
+
+impl Drop for InstanceSlot {
+    fn drop(&mut self) {
+        IN_USE.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// The process's runtime, created on first use (a process without plugins
 /// never builds it).
 pub fn runtime() -> Result<&'static Runtime, String> {

@@ -12,7 +12,8 @@ pub enum ReaderKind {
     Staff,
 }
 
-/// The facts of one visibility decision.
+/// The facts of one visibility decision: the one input of both the
+/// built-in policy and a plugin's.
 #[derive(Debug, Clone)]
 pub struct VisibilityFacts<'a> {
     pub reader: ReaderKind,
@@ -20,17 +21,31 @@ pub struct VisibilityFacts<'a> {
     pub reader_orgs: Vec<String>,
     pub owner: &'a str,
     pub owner_orgs: Vec<String>,
+    /// The owner's effective privacy.
     pub account_privacy: &'a str,
-    pub field_preferences: Vec<(String, String)>,
+    /// The owner's `visibility.<field>` preferences, as (field, value).
+    pub field_preferences: Vec<(&'a str, &'a str)>,
     pub requires_parental_consent: bool,
-    pub public_fields: &'a [String],
-    pub bulk_shareable_fields: &'a [String],
-    pub custom_shareable_fields: &'a [String],
+}
+
+impl VisibilityFacts<'_> {
+    /// The owner's `visibility.<field>` preference.
+    pub fn field_preference(&self, field: &str) -> Option<&str> {
+        self.field_preferences.iter().find(|(f, _)| *f == field).map(|(_, v)| *v)
+    }
+}
+
+/// The site's field lists a policy decides within.
+#[derive(Debug, Clone, Copy)]
+pub struct FieldLists<'a> {
+    pub public: &'a [String],
+    pub bulk_shareable: &'a [String],
+    pub custom_shareable: &'a [String],
 }
 
 impl Plugin {
     /// The field names the policy grants (not yet limited to `admin_fields`).
-    pub fn visible_fields(&self, facts: &VisibilityFacts<'_>) -> Result<Vec<String>, CallError> {
+    pub fn visible_fields(&self, facts: &VisibilityFacts<'_>, lists: FieldLists<'_>) -> Result<Vec<String>, CallError> {
         let request = VisibilityRequest {
             config: self.config.clone(),
             viewer: Viewer {
@@ -45,11 +60,15 @@ impl Plugin {
             owner: facts.owner.to_owned(),
             owner_orgs: facts.owner_orgs.clone(),
             account_privacy: facts.account_privacy.to_owned(),
-            field_preferences: facts.field_preferences.clone(),
+            field_preferences: facts
+                .field_preferences
+                .iter()
+                .map(|(f, v)| ((*f).to_owned(), (*v).to_owned()))
+                .collect(),
             requires_parental_consent: facts.requires_parental_consent,
-            public_fields: facts.public_fields.to_vec(),
-            bulk_shareable_fields: facts.bulk_shareable_fields.to_vec(),
-            custom_shareable_fields: facts.custom_shareable_fields.to_vec(),
+            public_fields: lists.public.to_vec(),
+            bulk_shareable_fields: lists.bulk_shareable.to_vec(),
+            custom_shareable_fields: lists.custom_shareable.to_vec(),
         };
         self.call(|exports, store, instance| match exports {
             Exports::Visibility(indices) => {

@@ -38,10 +38,7 @@ impl From<RetirementError> for ApiError {
             RetirementError::PermissionDenied => ApiError::permission_denied(),
             // Open edX answers unexpected failures of these routes with a bare
             // JSON string; the cause stays in the log.
-            RetirementError::Store(e) => {
-                tracing::error!(error = %e, "retirement action failed");
-                ApiError::json_string(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error.")
-            }
+            RetirementError::Store(e) => ApiError::internal_string(format!("retirement action failed: {e}")),
         }
     }
 }
@@ -303,6 +300,8 @@ async fn deactivate_logout(
             tracing::error!(error = %e, "self-service deletion failed");
             ApiError::json_string(StatusCode::INTERNAL_SERVER_ERROR, "The deletion notice could not be sent.")
         }
+        // Open edX answers these with the exception's text; it names the
+        // user's own state, nothing internal.
         other => {
             tracing::error!(error = %other, "cannot create the retirement request");
             ApiError::json_string(StatusCode::INTERNAL_SERVER_ERROR, other.to_string())

@@ -163,6 +163,14 @@ pub struct JwtConfig {
     /// Seconds of clock skew allowed on `exp`, `nbf` and `iat` (edX `JWT_LEEWAY`).
     #[serde(default = "default_leeway")]
     pub leeway: u64,
+    /// Requests to the token endpoint per client address per minute (Open
+    /// edX rate-limits its token view with `RATELIMIT_RATE`, `120/m`).
+    #[serde(default = "default_token_requests")]
+    pub token_requests_per_address: usize,
+}
+
+fn default_token_requests() -> usize {
+    120
 }
 
 fn default_expires_in() -> i64 {

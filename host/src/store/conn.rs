@@ -143,6 +143,8 @@ tuple_from_row!(A 0, B 1, C 2, D 3);
 tuple_from_row!(A 0, B 1, C 2, D 3, E 4);
 tuple_from_row!(A 0, B 1, C 2, D 3, E 4, F 5);
 tuple_from_row!(A 0, B 1, C 2, D 3, E 4, F 5, G 6);
+tuple_from_row!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7);
+tuple_from_row!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8);
 
 /// What a job changed that cached copies depend on.
 #[derive(Default)]
@@ -151,6 +153,17 @@ pub(crate) struct Changes {
     pub touched: Vec<i64>,
     /// Records the job read back after its writes, to cache on commit.
     pub fresh: Vec<(i64, Box<dyn Any + Send>)>,
+    /// Run once the job's writes are committed; dropped if they are not.
+    pub after_commit: Vec<Box<dyn FnOnce() + Send>>,
+}
+
+impl Changes {
+    /// Runs the after-commit actions.
+    pub(crate) fn committed(after_commit: Vec<Box<dyn FnOnce() + Send>>) {
+        for action in after_commit {
+            action();
+        }
+    }
 }
 
 enum Inner {
@@ -201,6 +214,12 @@ impl Conn {
             Inner::Sqlite(_) => Backend::Sqlite,
             Inner::PgTx(_) | Inner::Pg(_) => Backend::Postgres,
         }
+    }
+
+    /// Runs `action` after this job's writes are committed (never if they
+    /// are rolled back): for side effects that must not happen otherwise.
+    pub fn after_commit(&mut self, action: impl FnOnce() + Send + 'static) {
+        self.changes.after_commit.push(Box::new(action));
     }
 
     /// Marks `user_id`'s cached record stale once this job commits. Every

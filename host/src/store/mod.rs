@@ -173,6 +173,15 @@ struct Inner {
     hook: Arc<dyn CacheHook>,
 }
 
+/// What `/metrics` shows of the connections: on SQLite its threads and the
+/// jobs waiting for them; on PostgreSQL the pool's open and idle connections.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PoolStats {
+    pub connections: u64,
+    pub idle: Option<u64>,
+    pub queued: Option<u64>,
+}
+
 /// The database handle, cheap to clone.
 #[derive(Clone)]
 pub struct Db {
@@ -282,6 +291,7 @@ impl Db {
                         if !changes.touched.is_empty() {
                             self.inner.hook.changed(&changes.touched);
                         }
+                        conn::Changes::committed(changes.after_commit);
                         Ok(value)
                     }
                     Err(e) => {
@@ -291,6 +301,20 @@ impl Db {
                         Err(e)
                     }
                 }
+            }
+        }
+    }
+
+    /// The connection pool's state, for `/metrics`.
+    pub fn pool_stats(&self) -> PoolStats {
+        match &self.inner.engine {
+            Engine::Sqlite(engine) => {
+                let (connections, queued) = engine.pool_stats();
+                PoolStats { connections, idle: None, queued: Some(queued) }
+            }
+            Engine::Postgres(engine) => {
+                let (connections, idle) = engine.pool_stats();
+                PoolStats { connections, idle: Some(idle), queued: None }
             }
         }
     }

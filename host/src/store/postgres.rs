@@ -58,6 +58,11 @@ impl PgEngine {
         Ok(self.pool.begin().await?)
     }
 
+    /// Open and idle pool connections.
+    pub fn pool_stats(&self) -> (u64, u64) {
+        (u64::from(self.pool.size()), self.pool.num_idle() as u64)
+    }
+
     /// Stops the listener and closes the pool.
     pub async fn close(&self) {
         if let Some(listener) = &self.listener {

@@ -149,6 +149,13 @@ impl SqliteEngine {
         self.writer.send(Job::Raw(job)).map_err(|_| StoreError::Closed)
     }
 
+    /// Connection threads, and jobs queued for them and not yet taken.
+    pub fn pool_stats(&self) -> (u64, u64) {
+        let threads = self.threads.lock().map_or(0, |t| t.len()) as u64;
+        let queued = self.writer.len() + self.readers.as_ref().map_or(0, Sender::len);
+        (threads, queued as u64)
+    }
+
     /// Stops every thread after the jobs queued before this call, and
     /// returns them to be joined.
     pub fn stop(&self) -> Vec<JoinHandle<()>> {
@@ -277,6 +284,7 @@ fn run_batch(
     let mut deliveries = Vec::new();
     // Per user id, the record the last job touching it read back (or none).
     let mut changed: HashMap<i64, Option<Box<dyn std::any::Any + Send>>> = HashMap::new();
+    let mut after_commit = Vec::new();
     let mut order: Vec<i64> = Vec::new();
     let mut kept = 0u64;
     let mut next = Some(first);
@@ -299,7 +307,7 @@ fn run_batch(
         let keep = matches!(&finished, Ok(f) if f.ok);
         if keep {
             kept += 1;
-            record_changes(&mut changed, &mut order, changes);
+            after_commit.extend(record_changes(&mut changed, &mut order, changes));
             let _ = run_cached(&conn, "RELEASE job");
         } else {
             let _ = run_cached(&conn, "ROLLBACK TO job");
@@ -328,6 +336,7 @@ fn run_batch(
                     None => hook.changed(&[id]),
                 }
             }
+            Changes::committed(after_commit);
         }
         Err(e) => {
             tracing::error!(error = %e, jobs = deliveries.len(), "group commit failed; every job of the batch is refused");
@@ -342,11 +351,12 @@ fn run_batch(
     conn
 }
 
+/// Takes in a kept job's changes; returns its after-commit actions.
 fn record_changes(
     changed: &mut HashMap<i64, Option<Box<dyn std::any::Any + Send>>>,
     order: &mut Vec<i64>,
     changes: Changes,
-) {
+) -> Vec<Box<dyn FnOnce() + Send>> {
     for id in changes.touched {
         if changed.insert(id, None).is_none() {
             order.push(id);
@@ -357,6 +367,7 @@ fn record_changes(
             order.push(id);
         }
     }
+    changes.after_commit
 }
 
 fn run_cached(conn: &rusqlite::Connection, sql: &str) -> rusqlite::Result<()> {

@@ -7,6 +7,33 @@ use std::fmt;
 #[error("{0}")]
 pub struct InvalidValue(pub String);
 
+/// The three character sets of a username in Open edX, in one place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UsernameChars {
+    /// What Django's `UnicodeUsernameValidator` stores: letters, digits and `_.@+-`.
+    Stored,
+    /// What a `{username}` URL segment matches (`[\w .@_+-]+`): also a space.
+    UrlSegment,
+    /// What registration accepts for a new account: ASCII letters, digits, `_` and `-`.
+    Registration,
+}
+
+impl UsernameChars {
+    /// Whether `c` may appear in a username of this kind.
+    pub fn allows(self, c: char) -> bool {
+        match self {
+            UsernameChars::Stored => c.is_alphanumeric() || "_.@+-".contains(c),
+            UsernameChars::UrlSegment => c.is_alphanumeric() || "_ .@+-".contains(c),
+            UsernameChars::Registration => c.is_ascii_alphanumeric() || c == '_' || c == '-',
+        }
+    }
+
+    /// Whether every character of `s` is allowed.
+    pub fn all(self, s: &str) -> bool {
+        s.chars().all(|c| self.allows(c))
+    }
+}
+
 /// A username as Django stores it: 1–150 characters from letters, digits and `_.@+-`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Username(String);
@@ -18,7 +45,7 @@ impl Username {
         if len == 0 || len > 150 {
             return Err(InvalidValue(format!("Username must be between 1 and 150 characters long: {raw:?}")));
         }
-        if !raw.chars().all(|c| c.is_alphanumeric() || "_.@+-".contains(c)) {
+        if !UsernameChars::Stored.all(raw) {
             return Err(InvalidValue(format!(
                 "Username may contain only letters, numbers and the characters _ . @ + -: {raw:?}"
             )));
