@@ -534,7 +534,56 @@ async fn example_sites_run_with_the_three_plugins(b: Backend) {
     assert_eq!(patch(&s, "learn.localhost", "lee", &lee, long).await.status(), StatusCode::BAD_REQUEST);
 }
 
+/// `describe` reaches clients: the fields route, the registration form and
+/// `sites check`, with a validator and without one.
+async fn described_fields_reach_clients(b: Backend) {
+    let mut plain = site("plain", "plain", "plain-secret-0123456789abcdef");
+    plain["extended_profile_fields"] = json!(["employer"]);
+    let sites = vec![validator_site("val", &["red", "green"]), ("plain.json".into(), plain)];
+    let s = TestServer::start_with(b, sites, &[]).await;
+    let get = |host: &'static str, path: &'static str| {
+        let s = &s;
+        async move {
+            let r = s.request(Method::GET, host, path).send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::OK, "{host}{path}");
+            body_json(r).await
+        }
+    };
+    let described = get("val.test", "/api/user/v1/extended_profile_fields").await;
+    let fields = described.as_array().unwrap();
+    let summary: Vec<(&str, &str)> =
+        fields.iter().map(|f| (f["name"].as_str().unwrap(), f["type"].as_str().unwrap())).collect();
+    assert_eq!(summary, [("employer", "text"), ("graduation_year", "integer"), ("favorite_color", "choice")]);
+    let choices: Vec<&str> =
+        fields[2]["choices"].as_array().unwrap().iter().map(|c| c["value"].as_str().unwrap()).collect();
+    assert_eq!(choices, ["red", "green"]);
+    let form = get("val.test", "/user_api/v1/account/registration/").await;
+    let form_fields = form["fields"].as_array().unwrap();
+    let color = form_fields.iter().find(|f| f["name"] == "favorite_color").expect("favorite_color in the form");
+    assert_eq!(color["type"], "select");
+    let options: Vec<&str> =
+        color["options"].as_array().unwrap().iter().map(|o| o["value"].as_str().unwrap()).collect();
+    assert_eq!(options, ["", "red", "green"]);
+    assert!(form_fields.iter().any(|f| f["name"] == "employer" && f["type"] == "text"));
+    assert_eq!(form_fields[0]["name"], "email", "the standard fields come first");
+    // Without a validator: the site's fields, as optional text.
+    let described = get("plain.test", "/api/user/v1/extended_profile_fields").await;
+    assert_eq!(
+        described,
+        json!([{"name": "employer", "label": "employer", "type": "text", "required": false, "choices": []}])
+    );
+    let form = get("plain.test", "/user_api/v1/account/registration/").await;
+    assert!(form["fields"].as_array().unwrap().iter().any(|f| f["name"] == "employer" && f["required"] == false));
+    let out = s.cli(&["sites", "check"]).await;
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{report}");
+    assert!(report.contains("extended profile field favorite_color"), "{report}");
+    assert!(report.contains("choice): red | green"), "{report}");
+    assert!(report.contains("extended profile field employer (\"employer\", text)"), "{report}");
+}
+
 backend_tests!(
+    described_fields_reach_clients,
     example_sites_run_with_the_three_plugins,
     reload_refuses_a_broken_plugin_and_keeps_serving,
     validator_normalises_what_is_stored,
@@ -567,7 +616,9 @@ fn sites_check_refuses_components_that_cannot_serve_their_slot() {
     let dir = tempfile::tempdir().unwrap();
     let garbage = dir.path().join("garbage.wasm");
     std::fs::write(&garbage, b"\0asm this is not a component").unwrap();
-    let cases: [(&str, &str, String, Value, &str); 6] = [
+    let core = dir.path().join("core.wasm");
+    std::fs::write(&core, b"\0asm\x01\0\0\0").unwrap();
+    let cases: [(&str, &str, String, Value, &str); 8] = [
         ("wrongworld", "extended_profile_validator", wasm("visibility_policy"), json!({}),
             "needs the export `userapi:plugins/validator@0.1.0`, which is missing (it exports: userapi:plugins/visibility@0.1.0)"),
         ("future", "extended_profile_validator", wasm("future_version"), json!({}),
@@ -577,10 +628,18 @@ fn sites_check_refuses_components_that_cannot_serve_their_slot() {
         ("badconfig", "extended_profile_validator", wasm("profile_validator"), json!({"fields": [{"name": "x", "type": "colour"}]}),
             "unknown type"),
         ("bigmemory", "visibility_policy", wasm("visibility_policy"), json!({}), "256"),
+        ("core", "extended_profile_validator", core.display().to_string(), json!({}),
+            "is a core WebAssembly module, not a component: build the plugin for the wasm32-wasip2 target"),
+        ("slowdescribe", "extended_profile_validator", wasm("misbehaving"), json!({"mode": "describe-loop"}),
+            "ran out of time (limit 100 ms)"),
     ];
     for (id, slot, path, config, _) in &cases {
         let mut file = site(id, id, &format!("{id}-secret-0123456789abcdef"));
-        let limits = if *id == "bigmemory" { json!({"memory_mib": 1024}) } else { json!({}) };
+        let limits = match *id {
+            "bigmemory" => json!({"memory_mib": 1024}),
+            "slowdescribe" => json!({"timeout_ms": 100, "fuel": 1_000_000_000_000u64}),
+            _ => json!({}),
+        };
         file["plugins"] = json!({ *slot: {"path": path, "config": config, "limits": limits} });
         std::fs::write(dir.path().join(format!("{id}.json")), file.to_string()).unwrap();
     }
@@ -591,6 +650,31 @@ fn sites_check_refuses_components_that_cannot_serve_their_slot() {
         let line =
             report.lines().find(|l| l.contains(&format!("{id}.json"))).unwrap_or_else(|| panic!("{id}: {report}"));
         assert!(line.contains(&format!("/plugins/{slot}")) && line.contains(message), "{id}: {line}");
+    }
+    let slow = report.lines().find(|l| l.contains("slowdescribe.json")).unwrap();
+    assert!(
+        slow.contains("/plugins/extended_profile_validator/limits"),
+        "a budget overrun at load names the limits: {slow}"
+    );
+}
+
+#[test]
+fn plugin_wit_prints_the_package() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = userapi(&["plugin", "wit"], dir.path());
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text.matches("package userapi:plugins@0.1.0;").count(), 1, "{text}");
+    for world in ["extended-profile-validator", "visibility-policy", "partner-report-formatter"] {
+        assert!(text.contains(&format!("world {world} {{")), "{world}");
+    }
+    let folder = dir.path().join("wit");
+    let out = userapi(&["plugin", "wit", "--out", folder.to_str().unwrap()], dir.path());
+    assert!(out.status.success());
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../wit/v0.1.0");
+    for name in ["types.wit", "worlds.wit"] {
+        let written = std::fs::read_to_string(folder.join(name)).unwrap();
+        assert_eq!(written, std::fs::read_to_string(repo.join(name)).unwrap(), "{name}");
     }
 }
 
@@ -622,4 +706,157 @@ fn plugin_check_names_worlds_and_versions() {
     let out = userapi(&["plugin", "check", garbage.to_str().unwrap()], dir.path());
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("not a userapi plugin"));
+}
+
+/// Writes `fixtures` (name, JSON) into a new folder under `dir`.
+fn fixture_dir(dir: &std::path::Path, name: &str, fixtures: &[(&str, Value)]) -> std::path::PathBuf {
+    let folder = dir.join(name);
+    std::fs::create_dir_all(&folder).unwrap();
+    for (file, fixture) in fixtures {
+        std::fs::write(folder.join(format!("{file}.json")), fixture.to_string()).unwrap();
+    }
+    folder
+}
+
+fn run_json(args: &[&str], dir: &std::path::Path) -> (Option<i32>, Value) {
+    let out = userapi(args, dir);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    (out.status.code(), serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}")))
+}
+
+#[test]
+fn plugin_run_calls_every_world_and_reports_what_it_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, value: Value| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, value.to_string()).unwrap();
+        path.display().to_string()
+    };
+    let config = write("config.json", json!({"fields": serde_json::from_str::<Value>(VALIDATOR_FIELDS).unwrap()}));
+    let input =
+        write("in.json", json!({"username": "jdoe", "submitted": {"employer": "  ACME ", "favorite_color": "Green"}}));
+    let validator = wasm("profile_validator");
+    let (code, report) = run_json(
+        &["plugin", "run", &validator, "--world", "validator", "--input", &input, "--config", &config],
+        dir.path(),
+    );
+    assert_eq!(code, Some(0), "{report}");
+    assert_eq!(report["output"], json!({"accepted": {"employer": "ACME", "favorite_color": "green"}}));
+    assert!(report["fuel_used"].as_u64().unwrap() > 0, "{report}");
+    assert!(report["peak_memory_bytes"].as_u64().unwrap() >= 65536, "{report}");
+    assert!(report["wall_ms"].as_f64().unwrap() > 0.0, "{report}");
+
+    let input = write(
+        "vis.json",
+        json!({"reader": "user", "reader_orgs": ["MITx"], "owner": "jane", "owner_orgs": ["MITx"],
+               "account_privacy": "custom", "field_preferences": {"bio": "all_users"}}),
+    );
+    let (code, report) = run_json(
+        &["plugin", "run", &wasm("visibility_policy"), "--world", "visibility", "--input", &input],
+        dir.path(),
+    );
+    assert_eq!(code, Some(0), "{report}");
+    let fields = report["output"]["visible_fields"].as_array().unwrap();
+    assert!(fields.contains(&json!("bio")) && fields.contains(&json!("name")), "org mates see name: {report}");
+
+    let input = write(
+        "rows.json",
+        json!({"org": "MITx", "headings": ["user_id", "original_email"],
+               "rows": [{"user_id": 7, "original_username": "jane", "original_email": "=cmd@x.test", "original_name": "Jane"}]}),
+    );
+    let (code, report) =
+        run_json(&["plugin", "run", &wasm("partner_report"), "--world", "formatter", "--input", &input], dir.path());
+    assert_eq!(code, Some(0), "{report}");
+    assert_eq!(report["output"]["file_name"], "MITx.csv");
+    assert_eq!(report["output"]["text"], "user_id,original_email\r\n7,'=cmd@x.test\r\n");
+
+    // Log lines are reported; a trap fails the run.
+    let log = write("log.json", json!({"mode": "log"}));
+    let empty = write("empty.json", json!({"username": "jdoe", "submitted": {"a": 1}}));
+    let misbehaving = wasm("misbehaving");
+    let (code, report) = run_json(
+        &["plugin", "run", &misbehaving, "--world", "validator", "--input", &empty, "--config", &log],
+        dir.path(),
+    );
+    assert_eq!(code, Some(0), "{report}");
+    assert_eq!(report["logs"], json!(["warn: hello from the misbehaving plugin"]));
+    let panic = write("panic.json", json!({"mode": "panic"}));
+    let (code, report) = run_json(
+        &["plugin", "run", &misbehaving, "--world", "validator", "--input", &empty, "--config", &panic],
+        dir.path(),
+    );
+    assert_eq!(code, Some(1), "{report}");
+    assert!(report["error"].as_str().unwrap().contains("deliberate panic"), "{report}");
+}
+
+#[test]
+fn plugin_run_fixtures_print_a_table_and_fail_on_any_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = json!({"fields": serde_json::from_str::<Value>(VALIDATOR_FIELDS).unwrap()});
+    let good = fixture_dir(
+        dir.path(),
+        "good",
+        &[
+            (
+                "normalises",
+                json!({"input": {"submitted": {"employer": " ACME "}}, "config": config,
+                                   "expected": {"accepted": {"employer": "ACME"}}}),
+            ),
+            (
+                "refuses",
+                json!({"input": {"submitted": {"favorite_color": "purple"}}, "config": config,
+                       "expected": {"refused": [{"field": "favorite_color",
+                           "developer_message": "Error in extended profile field [favorite_color]: Choose one of: red, green.",
+                           "user_message": "Choose one of: red, green."}]}}),
+            ),
+        ],
+    );
+    let out = userapi(
+        &["plugin", "run", &wasm("profile_validator"), "--world", "validator", "--fixtures", good.to_str().unwrap()],
+        dir.path(),
+    );
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{table}");
+    assert!(table.contains("2 passed, 0 failed"), "{table}");
+
+    let bad = fixture_dir(
+        dir.path(),
+        "bad",
+        &[
+            (
+                "a_wrong_expectation",
+                json!({"input": {"submitted": {"employer": " ACME "}}, "config": config,
+                                            "expected": {"accepted": {"employer": "Wrong"}}}),
+            ),
+            (
+                "b_expected_overrun",
+                json!({"input": {"submitted": {"employer": "x"}}, "config": {"mode": "loop"},
+                                           "limits": {"timeout_ms": 50, "fuel": 1_000_000_000_000u64},
+                                           "expected_error": "ran out of time (limit 50 ms)"}),
+            ),
+            (
+                "c_budget_overrun",
+                json!({"input": {"submitted": {"employer": "x"}}, "config": {"mode": "loop"},
+                                         "limits": {"fuel": 1_000_000}}),
+            ),
+            ("d_trap", json!({"input": {"submitted": {"employer": "x"}}, "config": {"mode": "panic"}})),
+        ],
+    );
+    // The misbehaving component for the last three; the first fails on its answer.
+    let out = userapi(
+        &["plugin", "run", &wasm("misbehaving"), "--world", "validator", "--fixtures", bad.to_str().unwrap()],
+        dir.path(),
+    );
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{table}");
+    let line = |name: &str| {
+        table.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("{name}: {table}")).to_owned()
+    };
+    assert!(line("a_wrong_expectation").contains("FAIL"), "{table}");
+    assert!(line("b_expected_overrun").contains("pass"), "{table}");
+    let overrun = line("c_budget_overrun");
+    assert!(overrun.contains("FAIL") && overrun.contains("ran out of fuel (limit 1000000)"), "{table}");
+    let trap = line("d_trap");
+    assert!(trap.contains("FAIL") && trap.contains("deliberate panic"), "{table}");
+    assert!(table.contains("1 passed, 3 failed"), "{table}");
 }

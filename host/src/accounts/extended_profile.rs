@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 
 use crate::messages::MessagePair;
+use crate::plugins::validator::FieldDescription;
 use crate::plugins::CallError;
 use crate::sites::Site;
 use crate::users::UserRecord;
@@ -26,6 +27,26 @@ fn field_error(name: &str, message: &str) -> MessagePair {
         developer_message: format!("Error in extended profile field [{name}]: {message}"),
         user_message: Some(message.to_owned()),
     }
+}
+
+/// The site's extended-profile fields, for drawing a form: as the site's
+/// validator plugin describes them, else the site's `extended_profile_fields`
+/// as optional text fields labelled with their names.
+pub fn described_fields(site: &Site) -> Vec<FieldDescription> {
+    if site.plugins.validator.is_some() {
+        return site.plugins.described_fields.clone();
+    }
+    site.config
+        .extended_profile_fields
+        .iter()
+        .map(|name| FieldDescription {
+            name: name.clone(),
+            label: name.clone(),
+            kind: "text",
+            required: false,
+            choices: Vec::new(),
+        })
+        .collect()
 }
 
 /// Why an `extended_profile` value was not accepted.

@@ -198,9 +198,25 @@ pub fn form_description(site: &Site) -> Value {
     });
     let mut username = text("username", "Public Username", "text");
     username["restrictions"] = json!({"min_length": USERNAME_MIN, "max_length": USERNAME_MAX});
-    json!({
-        "method": "post",
-        "submit_url": "/user_api/v1/account/registration/",
-        "fields": [text("email", "Email", "email"), text("name", "Full Name", "text"), username, password, country],
-    })
+    let mut fields =
+        vec![text("email", "Email", "email"), text("name", "Full Name", "text"), username, password, country];
+    // The site's extended-profile fields, as Open edX adds its
+    // `REGISTRATION_EXTRA_FIELDS` / custom form fields.
+    for described in super::extended_profile::described_fields(site) {
+        let kind = match described.kind {
+            "choice" => "select",
+            "boolean" => "checkbox",
+            _ => "text",
+        };
+        let mut field = text(&described.name, &described.label, kind);
+        field["required"] = json!(described.required);
+        if kind == "select" {
+            let mut options = vec![json!({"value": "", "name": "--", "default": true})];
+            options
+                .extend(described.choices.iter().map(|c| json!({"value": c.value, "name": c.label, "default": false})));
+            field["options"] = Value::Array(options);
+        }
+        fields.push(field);
+    }
+    json!({"method": "post", "submit_url": "/user_api/v1/account/registration/", "fields": fields})
 }

@@ -54,6 +54,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/user/v1/validation/registration", post(validate_registration))
         .route("/api/user/v1/validation/registration/", post(validate_registration))
         .route("/user_api/v1/account/registration/", get(registration_form))
+        .route("/api/user/v1/extended_profile_fields", get(extended_profile_fields))
         .route("/email_confirm/{key}", get(confirm_email).post(confirm_email))
         .route("/activate_secondary_email/{key}", get(activate_secondary_email).post(activate_secondary_email))
 }
@@ -487,6 +488,13 @@ async fn validate_registration(
 }
 
 /// `GET /user_api/v1/account/registration/`: the form, with the country list.
+/// `GET /api/user/v1/extended_profile_fields` (no authentication, like the
+/// registration form): the site's extended-profile fields, described for a
+/// form (name, label, type, required, choices).
+async fn extended_profile_fields(CurrentSite(site): CurrentSite) -> Json<Value> {
+    Json(json!(super::extended_profile::described_fields(&site)))
+}
+
 async fn registration_form(CurrentSite(site): CurrentSite) -> Json<Value> {
     Json(registration::form_description(&site))
 }

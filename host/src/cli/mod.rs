@@ -115,6 +115,18 @@ pub enum PluginCommand {
         /// The component file (.wasm).
         file: PathBuf,
     },
+    /// Run one call of a component on a JSON input under the host's limits;
+    /// print the answer with the fuel, memory and time it used and its log
+    /// lines. With --fixtures, run every *.json case of a folder and print a
+    /// pass/fail table. Exit 1 when a call fails, breaks a budget or a fixture fails.
+    Run(plugin::RunArgs),
+    /// Print the plugin WIT package as one file (`userapi plugin wit >
+    /// userapi-plugins.wit`), or write its files into a folder.
+    Wit {
+        /// Write the package's files into this folder instead (created if missing).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -193,6 +205,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Sites { command: SitesCommand::Check } => Ok(sites::check(&common)),
         Command::Plugin { command: PluginCommand::Check { file } } => Ok(plugin::check(&file)),
+        Command::Plugin { command: PluginCommand::Wit { out } } => plugin::wit(out.as_deref()),
+        Command::Plugin { command: PluginCommand::Run(args) } => plugin::run(&args),
         Command::Users { command: UsersCommand::Create(args) } => accounts::create_user(&common, args).await,
         Command::Users { command: UsersCommand::Grant(args) } => accounts::grant_permission(&common, args).await,
         Command::Clients { command: ClientsCommand::Create(args) } => accounts::create_client(&common, args).await,

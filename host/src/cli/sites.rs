@@ -22,6 +22,17 @@ pub fn check(common: &CommonArgs) -> ExitCode {
                     if site.config.default { ", default" } else { "" },
                     if named.is_empty() { String::new() } else { format!(", plugins: {}", named.join(", ")) }
                 );
+                for field in crate::accounts::extended_profile::described_fields(site) {
+                    let choices: Vec<&str> = field.choices.iter().map(|c| c.value.as_str()).collect();
+                    println!(
+                        "     extended profile field {} ({:?}, {}{}){}",
+                        field.name,
+                        field.label,
+                        field.kind,
+                        if field.required { ", required" } else { "" },
+                        if choices.is_empty() { String::new() } else { format!(": {}", choices.join(" | ")) }
+                    );
+                }
             }
             println!("{} site(s) valid", set.all().len());
             ExitCode::SUCCESS

@@ -72,6 +72,8 @@ impl Default for Limits {
 pub struct CallLimiter {
     inner: StoreLimits,
     pub memory_refused: bool,
+    /// The most linear memory the call held (bytes), over all its memories' growths.
+    pub peak_memory: usize,
 }
 
 impl CallLimiter {
@@ -84,14 +86,16 @@ impl CallLimiter {
             .tables(limits.instances as usize * 4)
             .trap_on_grow_failure(true)
             .build();
-        CallLimiter { inner, memory_refused: false }
+        CallLimiter { inner, memory_refused: false, peak_memory: 0 }
     }
 }
 
 impl ResourceLimiter for CallLimiter {
     fn memory_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
         let allowed = self.inner.memory_growing(current, desired, maximum);
-        if !matches!(allowed, Ok(true)) {
+        if matches!(allowed, Ok(true)) {
+            self.peak_memory = self.peak_memory.max(desired);
+        } else {
             self.memory_refused = true;
         }
         allowed

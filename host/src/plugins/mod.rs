@@ -10,6 +10,7 @@ pub mod check;
 pub mod formatter;
 pub mod limits;
 mod plugin;
+pub mod runner;
 pub mod runtime;
 mod state;
 pub mod validator;
@@ -19,7 +20,7 @@ pub mod wit;
 use std::fmt;
 use std::sync::Arc;
 
-pub use plugin::Plugin;
+pub use plugin::{last_call_stats, CallStats, Plugin};
 
 /// The three decisions a site may hand to a plugin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,6 +75,8 @@ pub struct SitePlugins {
     pub validator: Option<Arc<Plugin>>,
     pub visibility: Option<Arc<Plugin>>,
     pub formatter: Option<Arc<Plugin>>,
+    /// What the validator's `describe` answered at load (empty without one).
+    pub described_fields: Vec<validator::FieldDescription>,
 }
 
 /// Why a plugin call produced no answer.

@@ -51,10 +51,43 @@ impl fmt::Debug for Plugin {
     }
 }
 
+/// What one call used, as `userapi plugin run` reports it.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct CallStats {
+    pub fuel_used: u64,
+    pub peak_memory_bytes: u64,
+    #[serde(rename = "wall_ms", serialize_with = "as_millis")]
+    pub wall: std::time::Duration,
+    /// The lines the call wrote through the `log` import.
+    pub logs: Vec<String>,
+}
+
+fn as_millis<S: serde::Serializer>(d: &std::time::Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64() * 1000.0)
+}
+
+thread_local! {
+    static LAST_CALL: std::cell::RefCell<Option<CallStats>> = const { std::cell::RefCell::new(None) };
+}
+
+/// What the last plugin call made on this thread used (calls run on their
+/// caller's thread), for diagnostics such as `userapi plugin run`.
+pub fn last_call_stats() -> Option<CallStats> {
+    LAST_CALL.with(|last| last.borrow_mut().take())
+}
+
 /// Reads and compiles a component file.
 pub fn compile_file(path: &Path) -> Result<(&'static Runtime, Component), String> {
     let runtime = runtime()?;
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    // A core module starts with version 1; a component with 0x0d and layer 1.
+    if bytes.starts_with(b"\0asm\x01\0\0\0") {
+        return Err(format!(
+            "{} is a core WebAssembly module, not a component: build the plugin for the wasm32-wasip2 \
+             target (`cargo build --target wasm32-wasip2`), or wrap the module with `wasm-tools component new`",
+            path.display()
+        ));
+    }
     let component = runtime
         .compile(&bytes)
         .map_err(|e| format!("{} is not a WebAssembly component this host can run: {e}", path.display()))?;
@@ -128,7 +161,15 @@ impl Plugin {
             let ticks = self.limits.timeout_ms.div_ceil(EPOCH_TICK.as_millis() as u64).max(1) + 1;
             store.set_epoch_deadline(ticks);
             store.set_fuel(self.limits.fuel).map_err(|e| self.error(Cause::Trap(e.to_string())))?;
+            let started = std::time::Instant::now();
             let result = self.pre.instantiate(&mut store).and_then(|instance| f(&self.exports, &mut store, &instance));
+            let stats = CallStats {
+                fuel_used: self.limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0)),
+                peak_memory_bytes: store.data().limiter.peak_memory as u64,
+                wall: started.elapsed(),
+                logs: std::mem::take(&mut store.data_mut().logged),
+            };
+            LAST_CALL.with(|last| *last.borrow_mut() = Some(stats));
             result.map_err(|e| self.error(self.classify(&e, &store)))
         })
     }

@@ -28,6 +28,8 @@ pub struct CallState {
     wasi: Option<WasiCtx>,
     stderr: MemoryOutputPipe,
     log_lines: u32,
+    /// The lines the call logged (within the limits above), for `plugin run`.
+    pub logged: Vec<String>,
 }
 
 impl CallState {
@@ -40,6 +42,7 @@ impl CallState {
             wasi: None,
             stderr: MemoryOutputPipe::new(STDERR_CAPACITY),
             log_lines: 0,
+            logged: Vec::new(),
         }
     }
 
@@ -111,6 +114,14 @@ impl LogHost for CallState {
             message.truncate(end);
         }
         let (site, plugin) = (self.site.as_str(), self.plugin.as_str());
+        let name = match level {
+            Level::Trace => "trace",
+            Level::Debug => "debug",
+            Level::Info => "info",
+            Level::Warn => "warn",
+            Level::Error => "error",
+        };
+        self.logged.push(format!("{name}: {message}"));
         match level {
             Level::Trace => tracing::trace!(site, plugin, "{message}"),
             Level::Debug => tracing::debug!(site, plugin, "{message}"),

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::{Site, SiteConfig, SiteSet};
 use crate::auth::jwt::SiteKeys;
-use crate::plugins::{Plugin, SitePlugins, Slot};
+use crate::plugins::{Cause, Plugin, SitePlugins, Slot};
 
 /// The schema every site file must satisfy; shipped in the repository.
 pub const SCHEMA_JSON: &str = include_str!("../../../site-config/schema.json");
@@ -190,7 +190,14 @@ fn load_plugins(file: &Path, config: &SiteConfig) -> Result<SitePlugins, SiteIss
         let plugin = Plugin::load(&config.site, slot, &base.join(&named.path), &named.config, &named.limits)
             .map_err(|e| issue(file, &pointer, "plugin", e))?;
         if slot == Slot::Validator {
-            plugin.describe().map_err(|e| issue(file, &format!("{pointer}/config"), "plugin", e.to_string()))?;
+            // Running out of a budget is the limits' fault, not the config's.
+            loaded.described_fields = plugin.describe().map_err(|e| {
+                let at = match e.cause {
+                    Cause::Memory(_) | Cause::Fuel(_) | Cause::Timeout(_) => "limits",
+                    _ => "config",
+                };
+                issue(file, &format!("{pointer}/{at}"), "plugin", e.to_string())
+            })?;
         }
         let plugin = Some(Arc::new(plugin));
         match slot {

@@ -1,6 +1,6 @@
 //! A deliberately bad plugin for the host's failure tests. It exports all
 //! three interfaces; its `config` picks the misbehaviour:
-//! `{"mode": "ok" | "loop" | "hog" | "panic" | "garbage" | "add-field" | "counter" | "log" | "ambient",
+//! `{"mode": "ok" | "loop" | "hog" | "panic" | "garbage" | "add-field" | "counter" | "log" | "ambient" | "describe-loop",
 //!   "only_org": "..."}` (`only_org`: misbehave for that org's report only).
 //! Never deploy it.
 
@@ -81,7 +81,11 @@ impl validator::Guest for Bad {
         }
     }
 
-    fn describe(_config: String) -> Vec<FieldDescription> {
+    fn describe(config: String) -> Vec<FieldDescription> {
+        // "describe-loop": spin in describe, which the host calls at load.
+        if mode(&config) == "describe-loop" {
+            misbehave(r#"{"mode": "loop"}"#);
+        }
         Vec::new()
     }
 }
