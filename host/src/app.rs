@@ -10,7 +10,6 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, HeaderName, StatusCode};
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -18,8 +17,10 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use crate::auth;
 use crate::http::auth::Authenticated;
 use crate::http::error::{ApiError, ApiResult};
+use crate::http::openapi::{self, get, page, post, Routes};
 use crate::http::{cors, middleware as mw, site};
 use crate::metrics::Metrics;
+use crate::ops_doc;
 use crate::sites::SiteRegistry;
 use crate::store::Db;
 use crate::users::Users;
@@ -61,28 +62,43 @@ pub struct App {
     pub verified_secrets: Arc<auth::clients::VerifiedSecrets>,
 }
 
-/// The OpenAPI document of the API.
-pub const OPENAPI_JSON: &str = include_str!("../openapi.json");
+/// The routes every site serves, each with its OpenAPI entry; site
+/// resolution is layered over them in [`router`].
+pub fn site_routes() -> Routes {
+    crate::accounts::routes::routes()
+        .merge(crate::preferences::routes::routes())
+        .merge(crate::retirement::routes::routes())
+        .merge(auth::session_routes::routes())
+        .route("/oauth2/access_token", post(auth::routes::access_token, auth::api_doc::access_token()))
+        .route("/csrf/api/v1/token", get(auth::routes::csrf_token, auth::api_doc::csrf_token()))
+        .route("/admin/v1/sites/reload", post(reload_sites_route, ops_doc::reload_sites()))
+}
+
+/// The routes that answer whatever the Host: probes, metrics, the API document.
+pub fn ops_routes() -> Routes {
+    Routes::new()
+        .route("/health", get(health, ops_doc::health()))
+        .route("/ready", get(ready, ops_doc::ready()))
+        .route("/metrics", get(metrics, ops_doc::metrics()))
+        .route("/api/user/v1/openapi.json", get(openapi, ops_doc::openapi()))
+        .route(page::PAGE_PATH, get(page::page, ops_doc::docs_page()))
+        .route(page::SCRIPT_PATH, get(page::script, ops_doc::docs_script()))
+}
+
+/// The OpenAPI document of every route, built from the route tables.
+pub fn openapi_document() -> Value {
+    let (_, mut table) = site_routes().into_parts();
+    table.extend(ops_routes().into_parts().1);
+    openapi::document(&table)
+}
 
 /// Builds the whole router.
 pub fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
-    let site_routes = Router::new()
-        .merge(crate::accounts::routes::router())
-        .merge(crate::preferences::routes::router())
-        .merge(crate::retirement::routes::router())
-        .merge(auth::session_routes::router())
-        .route("/oauth2/access_token", post(auth::routes::access_token))
-        .route("/csrf/api/v1/token", get(auth::routes::csrf_token))
-        .route("/admin/v1/sites/reload", post(reload_sites_route))
-        .layer(from_fn_with_state(state.clone(), site::resolve_site));
-    let ops_routes = Router::new()
-        .route("/health", get(health))
-        .route("/ready", get(ready))
-        .route("/metrics", get(metrics))
-        .route("/api/user/v1/openapi.json", get(openapi));
+    let (site_routes, _) = site_routes().into_parts();
+    let (ops_routes, _) = ops_routes().into_parts();
     Router::new()
-        .merge(site_routes)
+        .merge(site_routes.layer(from_fn_with_state(state.clone(), site::resolve_site)))
         .merge(ops_routes)
         .fallback(mw::not_found)
         .layer(DefaultBodyLimit::max(state.max_body_bytes))
@@ -113,8 +129,12 @@ async fn metrics(State(state): State<AppState>) -> Response {
     ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text).into_response()
 }
 
+/// The document, serialised once.
+static OPENAPI_JSON: std::sync::LazyLock<bytes::Bytes> =
+    std::sync::LazyLock::new(|| serde_json::to_vec(&openapi_document()).unwrap_or_default().into());
+
 async fn openapi() -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], OPENAPI_JSON).into_response()
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI_JSON.clone()).into_response()
 }
 
 /// Reloads the sites directory and applies its retirement states; on any

@@ -13,6 +13,7 @@ pub mod http;
 pub mod mail;
 pub mod messages;
 pub mod metrics;
+pub mod ops_doc;
 pub mod plugins;
 pub mod preferences;
 pub mod pyrepr;

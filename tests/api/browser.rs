@@ -207,4 +207,32 @@ async fn micro_frontend_sequence_in_a_real_browser(b: Backend) {
     assert_eq!(steps["read_after_logout"]["status"], 401, "{steps}");
 }
 
+/// Waits for RapiDoc to render the served document inside its shadow root.
+const DOCS_RENDERED: &str = r#"
+const [wanted, done] = arguments;
+const started = Date.now();
+const look = () => {
+  const el = document.querySelector("rapi-doc");
+  const text = el && el.shadowRoot ? el.shadowRoot.textContent : "";
+  if (text.includes(wanted)) return done({found: true});
+  if (Date.now() - started > 20000) return done({found: false, text: text.slice(0, 2000)});
+  setTimeout(look, 200);
+};
+look();
+"#;
+
+/// The API page renders the generated document in a real browser, with its
+/// bundled script under a policy that forbids anything from elsewhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_docs_page_renders_in_a_real_browser() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let driver = Driver::start().await;
+    let browser = Browser::open(&driver).await;
+    browser.post("/url", json!({"url": format!("{}/api/user/v1/docs", server.base)})).await;
+    let wanted = "One account, filtered for the caller";
+    let seen = browser.post("/execute/async", json!({"script": DOCS_RENDERED, "args": [wanted]})).await;
+    browser.close().await;
+    assert_eq!(seen["found"], true, "the page did not render the document: {seen}");
+}
+
 backend_tests!(micro_frontend_sequence_in_a_real_browser);

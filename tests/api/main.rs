@@ -14,6 +14,7 @@ mod data_layer;
 mod hardening;
 mod http;
 mod mail;
+mod openapi;
 mod patch_properties;
 mod plugins;
 mod preferences;

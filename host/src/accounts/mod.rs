@@ -2,6 +2,7 @@
 //! changes, deactivation, registration validation, username replacement
 //! and profile images. Builds on `users` and `preferences`.
 
+pub mod api_doc;
 pub mod changes;
 pub mod choices;
 pub mod deactivation;

@@ -9,10 +9,10 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::{json, Value};
 
+use super::api_doc as doc;
 use super::changes::{self, Confirmation};
 use super::profile_image::{self, FilesystemStore, ImageStore};
 use super::service::{AccountError, NewNameRefusal, CAN_DEACTIVATE_USERS};
@@ -25,38 +25,59 @@ use crate::http::auth::{require, Authenticated, Credentialed};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::json::{RawBody, JSON, MERGE_PATCH};
 use crate::http::middleware::check_username_segment;
+use crate::http::openapi::{get, post, Routes};
 use crate::http::site::CurrentSite;
 use crate::preferences::service as preferences;
 use crate::sites::Site;
 use crate::users::{self, retired, UserRecord};
 
-/// The accounts routes, to be merged into the app router.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/user/v1/me", get(me))
-        .route("/api/user/v1/accounts", get(list_accounts))
-        .route("/api/user/v1/accounts/search_emails", post(search_emails))
-        .route("/api/user/v1/accounts/{username}", get(get_account).patch(patch_account))
-        .route("/api/user/v1/accounts/name_change/", post(request_name_change))
-        .route("/api/user/v1/accounts/name_change/{username}/confirm/", post(confirm_name_change))
-        .route("/api/user/v1/accounts/third_party_auth_error/", get(third_party_auth_error))
-        .route("/api/third_party_auth/v0/providers/user_status", get(third_party_auth_status))
-        .route("/api/third_party_auth/v0/providers/user_status/", get(third_party_auth_status))
-        .route("/api/user/v1/accounts/{username}/deactivate/", post(deactivate))
-        .route("/api/user/v1/accounts/replace_usernames/", post(replace_usernames))
+/// The accounts routes, each with its OpenAPI entry.
+pub fn routes() -> Routes {
+    Routes::new()
+        .components(doc::components())
+        .route("/api/user/v1/me", get(me, doc::me()))
+        .route("/api/user/v1/accounts", get(list_accounts, doc::list()))
+        .route("/api/user/v1/accounts/search_emails", post(search_emails, doc::search_emails()))
+        .route("/api/user/v1/accounts/{username}", get(get_account, doc::get()).patch(patch_account, doc::patch()))
+        .route("/api/user/v1/accounts/name_change/", post(request_name_change, doc::request_name_change()))
+        .route(
+            "/api/user/v1/accounts/name_change/{username}/confirm/",
+            post(confirm_name_change, doc::confirm_name_change()),
+        )
+        .route(
+            "/api/user/v1/accounts/third_party_auth_error/",
+            get(third_party_auth_error, doc::third_party_auth_error()),
+        )
+        .route(
+            "/api/third_party_auth/v0/providers/user_status",
+            get(third_party_auth_status, doc::third_party_auth_status()),
+        )
+        .route(
+            "/api/third_party_auth/v0/providers/user_status/",
+            get(third_party_auth_status, doc::third_party_auth_status()),
+        )
+        .route("/api/user/v1/accounts/{username}/deactivate/", post(deactivate, doc::deactivate()))
+        .route("/api/user/v1/accounts/replace_usernames/", post(replace_usernames, doc::replace_usernames()))
         .route(
             "/api/user/v1/accounts/{username}/image",
-            post(upload_image)
-                .delete(delete_image)
-                .layer(axum::extract::DefaultBodyLimit::max(profile_image::UPLOAD_BODY_LIMIT)),
+            post(upload_image, doc::upload_image())
+                .delete(delete_image, doc::delete_image())
+                .body_limit(profile_image::UPLOAD_BODY_LIMIT),
         )
-        .route("/media/profile-images/{file}", get(serve_image))
-        .route("/api/user/v1/validation/registration", post(validate_registration))
-        .route("/api/user/v1/validation/registration/", post(validate_registration))
-        .route("/user_api/v1/account/registration/", get(registration_form))
-        .route("/api/user/v1/extended_profile_fields", get(extended_profile_fields))
-        .route("/email_confirm/{key}", get(confirm_email).post(confirm_email))
-        .route("/activate_secondary_email/{key}", get(activate_secondary_email).post(activate_secondary_email))
+        .route("/media/profile-images/{file}", get(serve_image, doc::serve_image()))
+        .route("/api/user/v1/validation/registration", post(validate_registration, doc::validate_registration()))
+        .route("/api/user/v1/validation/registration/", post(validate_registration, doc::validate_registration()))
+        .route("/user_api/v1/account/registration/", get(registration_form, doc::registration_form()))
+        .route("/api/user/v1/extended_profile_fields", get(extended_profile_fields, doc::extended_profile_fields()))
+        .route(
+            "/email_confirm/{key}",
+            get(confirm_email, doc::confirm_email()).post(confirm_email, doc::confirm_email()),
+        )
+        .route(
+            "/activate_secondary_email/{key}",
+            get(activate_secondary_email, doc::activate_secondary_email())
+                .post(activate_secondary_email, doc::activate_secondary_email()),
+        )
 }
 
 impl From<AccountError> for ApiError {

@@ -8,6 +8,7 @@
 //! This module decides; `http::auth` turns its answers into extractors and
 //! its refusals into Open edX's bodies.
 
+pub mod api_doc;
 pub mod clients;
 pub mod csrf;
 pub mod grants;

@@ -7,10 +7,10 @@ use std::collections::HashMap;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::{json, Value};
 
+use super::api_doc as doc;
 use super::csrf;
 use super::sessions::{self, CookieRules, LoginError, NewSession, SESSION_COOKIE};
 use crate::app::AppState;
@@ -18,17 +18,18 @@ use crate::http::address::ClientAddress;
 use crate::http::error::ApiError;
 use crate::http::extract::Query;
 use crate::http::json::{RawBody, JSON};
+use crate::http::openapi::{get, post, Routes};
 use crate::http::site::CurrentSite;
 use crate::sites::Site;
 
-/// The routes, served on every site.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/user/v2/account/login_session/", post(login_api))
-        .route("/api/user/v2/account/login_session", post(login_api))
-        .route("/login_refresh", post(login_refresh))
-        .route("/logout", get(logout).post(logout))
-        .route("/login", get(login_page).post(login_form))
+/// The routes, served on every site, each with its OpenAPI entry.
+pub fn routes() -> Routes {
+    Routes::new()
+        .route("/api/user/v2/account/login_session/", post(login_api, doc::login_session()))
+        .route("/api/user/v2/account/login_session", post(login_api, doc::login_session()))
+        .route("/login_refresh", post(login_refresh, doc::login_refresh()))
+        .route("/logout", get(logout, doc::logout()).post(logout, doc::logout()))
+        .route("/login", get(login_page, doc::login_page()).post(login_form, doc::login_form()))
 }
 
 const INCORRECT: &str = "Email or password is incorrect.";

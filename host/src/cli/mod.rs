@@ -106,6 +106,9 @@ pub enum Command {
         #[command(subcommand)]
         command: PluginCommand,
     },
+    /// Print the OpenAPI 3.1 document of the HTTP API (what
+    /// `/api/user/v1/openapi.json` serves), for client generators.
+    Openapi,
 }
 
 #[derive(Debug, Subcommand)]
@@ -204,6 +207,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Sites { command: SitesCommand::Check } => Ok(sites::check(&common)),
+        Command::Openapi => {
+            println!("{}", serde_json::to_string_pretty(&crate::app::openapi_document())?);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Plugin { command: PluginCommand::Check { file } } => Ok(plugin::check(&file)),
         Command::Plugin { command: PluginCommand::Wit { out } } => plugin::wit(out.as_deref()),
         Command::Plugin { command: PluginCommand::Run(args) } => plugin::run(&args),

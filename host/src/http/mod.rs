@@ -7,4 +7,5 @@ pub mod error;
 pub mod extract;
 pub mod json;
 pub mod middleware;
+pub mod openapi;
 pub mod site;

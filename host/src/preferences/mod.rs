@@ -1,6 +1,7 @@
 //! Preferences: per-user key → string pairs, the org e-mail opt-in, and the
 //! time-zone list (preferences.md).
 
+pub mod api_doc;
 pub mod routes;
 pub mod rules;
 pub mod service;

@@ -6,10 +6,10 @@ use crate::http::extract::{Path, Query};
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::Value;
 
+use super::api_doc as doc;
 use super::service::{self, Access, PreferenceError};
 use super::{rules, timezones};
 use crate::app::AppState;
@@ -17,17 +17,21 @@ use crate::http::auth::Authenticated;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::json::{RawBody, JSON, MERGE_PATCH};
 use crate::http::middleware::check_username_segment;
+use crate::http::openapi::{get, post, Routes};
 use crate::http::site::CurrentSite;
 
-/// The preferences routes, to be merged into the app router.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/user/v1/preferences/{username}", get(get_all).patch(patch_all))
-        .route("/api/user/v1/preferences/{username}/{key}", get(get_one).put(put_one).delete(delete_one))
-        .route("/api/user/v1/preferences/time_zones/", get(time_zones))
-        .route("/user_api/v1/preferences/time_zones/", get(time_zones))
-        .route("/api/user/v1/preferences/email_opt_in/", post(email_opt_in))
-        .route("/user_api/v1/preferences/email_opt_in/", post(email_opt_in))
+/// The preferences routes, each with its OpenAPI entry.
+pub fn routes() -> Routes {
+    Routes::new()
+        .route("/api/user/v1/preferences/{username}", get(get_all, doc::get_all()).patch(patch_all, doc::patch_all()))
+        .route(
+            "/api/user/v1/preferences/{username}/{key}",
+            get(get_one, doc::get_one()).put(put_one, doc::put_one()).delete(delete_one, doc::delete_one()),
+        )
+        .route("/api/user/v1/preferences/time_zones/", get(time_zones, doc::time_zones()))
+        .route("/user_api/v1/preferences/time_zones/", get(time_zones, doc::time_zones()))
+        .route("/api/user/v1/preferences/email_opt_in/", post(email_opt_in, doc::email_opt_in()))
+        .route("/user_api/v1/preferences/email_opt_in/", post(email_opt_in, doc::email_opt_in()))
 }
 
 impl From<PreferenceError> for ApiError {

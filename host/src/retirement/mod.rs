@@ -3,6 +3,7 @@
 //! partner reporting. Builds on `users`, `preferences` and `accounts`.
 
 pub mod actions;
+pub mod api_doc;
 pub mod pipeline;
 pub mod report;
 pub mod requests;

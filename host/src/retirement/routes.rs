@@ -6,11 +6,11 @@ use std::sync::Arc;
 use crate::http::extract::{Path, Query};
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, patch, post, put};
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::{json, Value};
 
 use super::actions::{self, CAN_CANCEL_RETIREMENT};
+use super::api_doc as doc;
 use super::pipeline::{self, check_retire_permission};
 use super::requests::{self, CreateRetirementError};
 use super::RetirementError;
@@ -21,6 +21,7 @@ use crate::http::auth::Authenticated;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::json::{RawBody, JSON};
 use crate::http::middleware::check_username_segment;
+use crate::http::openapi::{get, patch, post, put, Routes};
 use crate::http::site::CurrentSite;
 use crate::preferences::service as preferences;
 use crate::sites::Site;
@@ -45,30 +46,38 @@ impl From<RetirementError> for ApiError {
 
 const BASE: &str = "/api/user/v1/accounts";
 
-/// The retirement routes, to be merged into the app router.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(&format!("{BASE}/retirement_queue/"), get(queue))
-        .route(&format!("{BASE}/retirements_by_status_and_date/"), get(by_status_and_date))
-        .route(&format!("{BASE}/{{username}}/retirement_status/"), get(status_of))
-        .route(&format!("{BASE}/update_retirement_status/"), patch(update_status))
-        .route(&format!("{BASE}/retire_misc/"), post(retire_misc))
-        .route(&format!("{BASE}/retire/"), post(retire))
-        .route(&format!("{BASE}/retire_mailings/"), post(retire_mailings))
-        .route(&format!("{BASE}/retirement_partner_report/"), put(queue_partner_report).post(fetch_partner_report))
-        .route(&format!("{BASE}/retirement_partner_report_cleanup/"), post(partner_report_cleanup))
-        .route(&format!("{BASE}/retirement_cleanup/"), post(retirement_cleanup))
-        .route(&format!("{BASE}/cancel_retirement/"), post(cancel))
-        .route(&format!("{BASE}/deactivate_logout/"), post(deactivate_logout))
-        .merge(without_slash())
-        .route("/admin/v1/retirement/partner_reporting/reset", post(reset_partner_reporting))
-        .route("/admin/v1/users/{username}/orgs/{org}", put(add_org).delete(remove_org))
-}
-
-/// The action paths without their trailing slash answer 404 (§4) instead of
-/// falling into `accounts/{username}`.
-fn without_slash() -> Router<AppState> {
-    let names = [
+/// The retirement routes, each with its OpenAPI entry.
+pub fn routes() -> Routes {
+    let at = |name: &str| format!("{BASE}/{name}");
+    let routes = Routes::new()
+        .components(doc::components())
+        .route(at("retirement_queue/"), get(queue, doc::queue()))
+        .route(at("retirements_by_status_and_date/"), get(by_status_and_date, doc::by_status_and_date()))
+        .route(at("{username}/retirement_status/"), get(status_of, doc::status_of()))
+        .route(at("update_retirement_status/"), patch(update_status, doc::update_status()))
+        .route(at("retire_misc/"), post(retire_misc, doc::retire_misc()))
+        .route(at("retire/"), post(retire, doc::retire()))
+        .route(at("retire_mailings/"), post(retire_mailings, doc::retire_mailings()))
+        .route(
+            at("retirement_partner_report/"),
+            put(queue_partner_report, doc::queue_partner_report())
+                .post(fetch_partner_report, doc::fetch_partner_report()),
+        )
+        .route(at("retirement_partner_report_cleanup/"), post(partner_report_cleanup, doc::partner_report_cleanup()))
+        .route(at("retirement_cleanup/"), post(retirement_cleanup, doc::retirement_cleanup()))
+        .route(at("cancel_retirement/"), post(cancel, doc::cancel()))
+        .route(at("deactivate_logout/"), post(deactivate_logout, doc::deactivate_logout()))
+        .route(
+            "/admin/v1/retirement/partner_reporting/reset",
+            post(reset_partner_reporting, doc::reset_partner_reporting()),
+        )
+        .route(
+            "/admin/v1/users/{username}/orgs/{org}",
+            put(add_org, doc::add_org()).delete(remove_org, doc::remove_org()),
+        );
+    // The action paths without their trailing slash answer 404 (§4) instead
+    // of falling into `accounts/{username}`.
+    [
         "update_retirement_status",
         "retire_misc",
         "retire",
@@ -77,10 +86,9 @@ fn without_slash() -> Router<AppState> {
         "retirement_partner_report_cleanup",
         "retirement_cleanup",
         "cancel_retirement",
-    ];
-    names.into_iter().fold(Router::new(), |router, name| {
-        router.route(&format!("{BASE}/{name}"), axum::routing::any(|| async { crate::http::middleware::no_route() }))
-    })
+    ]
+    .into_iter()
+    .fold(routes, |routes, name| routes.not_found(at(name)))
 }
 
 type QueryList = Query<Vec<(String, String)>>;
