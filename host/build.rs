@@ -8,7 +8,8 @@ use std::path::PathBuf;
 use std::process::Command;
 
 /// Every guest crate of the workspace.
-const PLUGINS: &[&str] = &["profile-validator", "visibility-policy", "partner-report", "misbehaving", "future-version"];
+const PLUGINS: &[&str] =
+    &["profile-validator", "visibility-policy", "partner-report", "plugin-template", "misbehaving", "future-version"];
 
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));

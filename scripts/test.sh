@@ -34,10 +34,40 @@ ensure_chromium() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver >/dev/null
 }
 
+# The Python and JavaScript example plugins are built by their own toolchains
+# (tests/api/plugin_languages.rs): componentize-py from PyPI, componentize-js
+# from npm into target/js-tools. Without them those tests say they skipped.
+ensure_plugin_toolchains() {
+  if ! command -v componentize-py >/dev/null; then
+    echo "installing componentize-py"
+    if ! command -v pip3 >/dev/null && ! python3 -m pip --version >/dev/null 2>&1; then
+      apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-pip >/dev/null || true
+    fi
+    python3 -m pip install -q componentize-py==0.25.0 2>/dev/null ||
+      python3 -m pip install -q --break-system-packages componentize-py==0.25.0 ||
+      echo "componentize-py could not be installed" >&2
+    hash -r
+  fi
+  local js=target/js-tools
+  if [ ! -x "$js/node_modules/.bin/componentize-js" ]; then
+    echo "installing componentize-js"
+    if ! command -v npm >/dev/null; then
+      apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q nodejs npm >/dev/null || true
+    fi
+    npm install --silent --no-audit --no-fund --prefix "$js" @bytecodealliance/componentize-js@0.23 >/dev/null ||
+      echo "componentize-js could not be installed" >&2
+  fi
+  if [ -x "$js/node_modules/.bin/componentize-js" ]; then
+    COMPONENTIZE_JS="$PWD/$js/node_modules/.bin/componentize-js"
+    export COMPONENTIZE_JS
+  fi
+}
+
 # The plugins in plugins/ are built for WebAssembly by host/build.rs.
 rustup target add wasm32-wasip2 >/dev/null 2>&1 || rustup target add wasm32-wasip2
 ensure_postgres
 ensure_chromium
+ensure_plugin_toolchains
 drop_test_databases
 trap drop_test_databases EXIT
 cargo test --workspace --all-targets "$@"

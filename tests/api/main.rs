@@ -16,6 +16,7 @@ mod http;
 mod mail;
 mod openapi;
 mod patch_properties;
+mod plugin_languages;
 mod plugins;
 mod preferences;
 mod profile_images;

@@ -147,6 +147,7 @@ fn misbehaving_sites() -> Vec<(String, Value)> {
         bad("fuel", "loop", json!({"timeout_ms": 5000, "fuel": 1_000_000})),
         bad("hog", "hog", json!({"memory_mib": 16})),
         bad("panic", "panic", json!({})),
+        bad("flood", "flood", json!({"timeout_ms": 100})),
         bad("garbage", "garbage", json!({})),
         bad("addfield", "add-field", json!({})),
         bad("counter", "counter", json!({})),
@@ -225,6 +226,25 @@ async fn a_runaway_plugin_does_not_stall_other_requests(b: Backend) {
     let error = body_json(runaway).await;
     assert!(error["developer_message"].as_str().unwrap().contains("ran out of time (limit 10000 ms)"), "{error}");
     assert_eq!(s.metric("userapi_plugin_instances_in_use").await, 0, "the instance went back to the pool");
+}
+
+/// A plugin printing megabytes on stdout and stderr neither fails the call
+/// nor grows the host: what it printed is cut at 4 KiB per stream, on the
+/// async worker, with no thread hand-off.
+async fn a_flooding_plugin_is_cut_off_not_fatal(b: Backend) {
+    let s = TestServer::start_with(b, misbehaving_sites(), &[]).await;
+    s.create_user("alpha", "jdoe", &[]).await;
+    let t = s.token("alpha", "jdoe").await;
+    for round in 0..3 {
+        let mut body = ext(&[("employer", json!("ACME"))]);
+        body["bio"] = json!(format!("round {round}"));
+        let r = patch(&s, "flood.test", "jdoe", &t, body).await;
+        assert_eq!(r.status(), StatusCode::OK, "round {round}");
+    }
+    let r = patch(&s, "panic.test", "jdoe", &t, ext(&[("employer", json!("x"))])).await;
+    assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(body_json(r).await["developer_message"].as_str().unwrap().contains("deliberate panic"));
+    assert_eq!(account(&s, "alpha.test", "jdoe", &t).await["bio"], "round 2", "the host kept serving");
 }
 
 async fn every_call_gets_a_fresh_instance(b: Backend) {
@@ -592,6 +612,7 @@ backend_tests!(
     schema_runs_before_the_validator,
     failing_validators_change_nothing_and_name_the_cause,
     a_runaway_plugin_does_not_stall_other_requests,
+    a_flooding_plugin_is_cut_off_not_fatal,
     every_call_gets_a_fresh_instance,
     plugins_have_no_clock_environment_or_filesystem,
     plugin_logs_reach_the_host_log_with_site_and_plugin,
@@ -708,6 +729,25 @@ fn plugin_check_names_worlds_and_versions() {
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("not a userapi plugin"));
 }
 
+/// A plugin made from `plugins/template` (on the SDK) is a component the
+/// host accepts, and passes the fixtures it ships with.
+#[test]
+fn the_template_builds_a_plugin_that_passes_check_and_its_fixtures() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = userapi(&["plugin", "check", &wasm("plugin_template")], dir.path());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("implements userapi:plugins/extended-profile-validator@0.1.0"), "{text}");
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/template/fixtures");
+    let out = userapi(
+        &["plugin", "run", &wasm("plugin_template"), "--world", "validator", "--fixtures", fixtures.to_str().unwrap()],
+        dir.path(),
+    );
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{table}");
+    assert!(table.contains("2 passed, 0 failed"), "{table}");
+}
+
 /// Writes `fixtures` (name, JSON) into a new folder under `dir`.
 fn fixture_dir(dir: &std::path::Path, name: &str, fixtures: &[(&str, Value)]) -> std::path::PathBuf {
     let folder = dir.join(name);
@@ -787,6 +827,34 @@ fn plugin_run_calls_every_world_and_reports_what_it_used() {
     );
     assert_eq!(code, Some(1), "{report}");
     assert!(report["error"].as_str().unwrap().contains("deliberate panic"), "{report}");
+
+    // Megabytes printed: the first 4 KiB of each stream are logged, the rest counted and dropped.
+    let flood = write("flood.json", json!({"mode": "flood"}));
+    let in_place = write("in_place.json", json!({"timeout_ms": 100}));
+    let (code, report) = run_json(
+        &[
+            "plugin",
+            "run",
+            &misbehaving,
+            "--world",
+            "validator",
+            "--input",
+            &empty,
+            "--config",
+            &flood,
+            "--limits",
+            &in_place,
+        ],
+        dir.path(),
+    );
+    assert_eq!(code, Some(0), "{report}");
+    let logs: Vec<&str> = report["logs"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    let printed = 2 * 1024 * 1024;
+    for stream in ["stdout", "stderr"] {
+        assert!(logs.contains(&format!("{stream}: … {} more bytes dropped", printed - 4096).as_str()), "{logs:?}");
+        let kept = logs.iter().filter(|l| l.starts_with(&format!("{stream}: x"))).count();
+        assert!((1..=5).contains(&kept), "{stream}: {kept} lines kept of {logs:?}");
+    }
 }
 
 #[test]

@@ -8,6 +8,7 @@
 
 pub mod check;
 pub mod formatter;
+mod guest_io;
 pub mod limits;
 mod plugin;
 pub mod runner;

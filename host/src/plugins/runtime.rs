@@ -101,6 +101,7 @@ impl Runtime {
         let engine = Engine::new(&config).map_err(|e| format!("cannot start the WebAssembly engine: {e}"))?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+            .and_then(|()| super::guest_io::relink(&mut linker))
             .map_err(|e| format!("cannot link WASI into the plugin engine: {e}"))?;
         latest::log::add_to_linker::<CallState, wasmtime::component::HasSelf<CallState>>(&mut linker, |s| s)
             .map_err(|e| format!("cannot link the log import: {e}"))?;

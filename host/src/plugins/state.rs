@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use wasmtime::component::ResourceTable;
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
+use super::guest_io::GuestOutput;
 use super::limits::{CallLimiter, Limits};
 use super::wit::latest::log::{Host as LogHost, Level};
 
@@ -14,8 +14,9 @@ use super::wit::latest::log::{Host as LogHost, Level};
 const MAX_LOG_LINES: u32 = 64;
 /// Longest log line kept (bytes); longer ones are cut.
 const MAX_LOG_LINE: usize = 2048;
-/// How much of the guest's stderr (panic messages) is kept for the report.
-const STDERR_CAPACITY: usize = 4096;
+/// How much of each of the guest's stdout and stderr is kept (the rest is
+/// counted and dropped).
+const OUTPUT_CAPACITY: usize = 4096;
 
 /// The store data of one plugin call.
 pub struct CallState {
@@ -26,7 +27,8 @@ pub struct CallState {
     /// Built on the guest's first WASI call: most calls never make one, and
     /// building it (random seeds, clocks) is most of a call's cost.
     wasi: Option<WasiCtx>,
-    stderr: MemoryOutputPipe,
+    stdout: GuestOutput,
+    stderr: GuestOutput,
     log_lines: u32,
     /// The lines the call logged (within the limits above), for `plugin run`.
     pub logged: Vec<String>,
@@ -40,7 +42,8 @@ impl CallState {
             limiter: CallLimiter::new(limits),
             table: ResourceTable::new(),
             wasi: None,
-            stderr: MemoryOutputPipe::new(STDERR_CAPACITY),
+            stdout: GuestOutput::new(OUTPUT_CAPACITY),
+            stderr: GuestOutput::new(OUTPUT_CAPACITY),
             log_lines: 0,
             logged: Vec::new(),
         }
@@ -53,17 +56,46 @@ impl CallState {
             text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with("note: run with")).collect();
         lines.join(" ")
     }
+
+    /// Moves what the guest printed into the plugin's log: each kept line of
+    /// stdout and stderr at debug level, and how much was dropped.
+    pub fn log_output(&mut self) {
+        if self.wasi.is_none() {
+            return; // the guest never touched WASI, so it printed nothing
+        }
+        for (name, stream) in [("stdout", self.stdout.clone()), ("stderr", self.stderr.clone())] {
+            let text = String::from_utf8_lossy(&stream.contents()).into_owned();
+            let (site, plugin) = (self.site.as_str(), self.plugin.as_str());
+            for line in text.lines().map(str::trim_end).filter(|l| !l.is_empty()) {
+                tracing::debug!(site, plugin, stream = name, "{line}");
+                if self.logged.len() < MAX_LOG_LINES as usize {
+                    self.logged.push(format!("{name}: {line}"));
+                }
+            }
+            let dropped = stream.dropped();
+            if dropped > 0 {
+                tracing::debug!(site, plugin, stream = name, dropped, "plugin output beyond the kept part dropped");
+                self.logged.push(format!("{name}: … {dropped} more bytes dropped"));
+            }
+        }
+    }
+
+    /// The call's resource table (the guest's streams and pollables).
+    pub(super) fn table(&mut self) -> &mut ResourceTable {
+        &mut self.table
+    }
 }
 
 impl WasiView for CallState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        let stderr = &self.stderr;
+        let (stdout, stderr) = (&self.stdout, &self.stderr);
         // No preopened directories, environment, arguments, stdin, network or
         // clock (both clocks read zero): a plugin has no ambient authority.
         // Randomness stays, for std's hash-map seeds.
         let ctx = self.wasi.get_or_insert_with(|| {
             let mut builder = WasiCtxBuilder::new();
             builder
+                .stdout(stdout.clone())
                 .stderr(stderr.clone())
                 .allow_ip_name_lookup(false)
                 .allow_tcp(false)

@@ -2,8 +2,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::exports::userapi::plugins::formatter::ReportRequest;
-use crate::userapi::plugins::types::{ReportFile, ReportRow};
+use userapi_plugin_sdk::formatter::{ReportFile, ReportRequest, ReportRow};
 
 /// One cell of a row under `heading`.
 fn cell(row: &ReportRow, heading: &str) -> Value {

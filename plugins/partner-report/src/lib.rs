@@ -12,15 +12,10 @@
 
 mod format;
 
-wit_bindgen::generate!({
-    path: "../../wit/v0.1.0",
-    world: "partner-report-formatter",
-});
+use userapi_plugin_sdk::formatter::{Guest, ReportFile, ReportRequest};
 
-use exports::userapi::plugins::formatter::{Guest, ReportRequest};
-use userapi::plugins::types::ReportFile;
-
-struct Formatter;
+/// The plugin (exported from the component).
+pub struct Formatter;
 
 impl Guest for Formatter {
     fn format_report(request: ReportRequest) -> Result<ReportFile, String> {
@@ -28,4 +23,4 @@ impl Guest for Formatter {
     }
 }
 
-export!(Formatter);
+userapi_plugin_sdk::export_formatter!(Formatter);

@@ -23,15 +23,10 @@
 
 mod rules;
 
-wit_bindgen::generate!({
-    path: "../../wit/v0.1.0",
-    world: "extended-profile-validator",
-});
+use userapi_plugin_sdk::validator::{Field, FieldDescription, FieldError, Guest, ValidationRequest};
 
-use exports::userapi::plugins::validator::{Guest, ValidationRequest};
-use userapi::plugins::types::{Field, FieldDescription, FieldError};
-
-struct Validator;
+/// The plugin (exported from the component).
+pub struct Validator;
 
 impl Guest for Validator {
     fn validate(request: ValidationRequest) -> Result<Vec<Field>, Vec<FieldError>> {
@@ -43,4 +38,4 @@ impl Guest for Validator {
     }
 }
 
-export!(Validator);
+userapi_plugin_sdk::export_validator!(Validator);

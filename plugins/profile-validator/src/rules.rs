@@ -2,8 +2,7 @@
 
 use serde_json::{Map, Number, Value};
 
-use crate::exports::userapi::plugins::validator::ValidationRequest;
-use crate::userapi::plugins::types::{Choice, Field, FieldDescription, FieldError, FieldType};
+use userapi_plugin_sdk::validator::{Choice, Field, FieldDescription, FieldError, FieldType, ValidationRequest};
 
 /// One configured field.
 struct FieldRule {

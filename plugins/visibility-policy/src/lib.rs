@@ -13,14 +13,10 @@
 
 mod policy;
 
-wit_bindgen::generate!({
-    path: "../../wit/v0.1.0",
-    world: "visibility-policy",
-});
+use userapi_plugin_sdk::visibility::{Guest, VisibilityRequest};
 
-use exports::userapi::plugins::visibility::{Guest, VisibilityRequest};
-
-struct Policy;
+/// The plugin (exported from the component).
+pub struct Policy;
 
 impl Guest for Policy {
     fn visible_fields(request: VisibilityRequest) -> Vec<String> {
@@ -28,4 +24,4 @@ impl Guest for Policy {
     }
 }
 
-export!(Policy);
+userapi_plugin_sdk::export_visibility!(Policy);

@@ -2,8 +2,7 @@
 
 use serde_json::Value;
 
-use crate::exports::userapi::plugins::visibility::VisibilityRequest;
-use crate::userapi::plugins::types::ViewerKind;
+use userapi_plugin_sdk::visibility::{ViewerKind, VisibilityRequest};
 
 fn strings(config: &Value, key: &str, default: &[&str]) -> Vec<String> {
     match config.get(key).and_then(Value::as_array) {
@@ -57,7 +56,7 @@ pub fn visible_fields(request: &VisibilityRequest) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::userapi::plugins::types::Viewer;
+    use userapi_plugin_sdk::visibility::Viewer;
 
     fn list(items: &[&str]) -> Vec<String> {
         items.iter().map(|s| (*s).to_owned()).collect()

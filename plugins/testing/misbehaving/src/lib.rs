@@ -1,6 +1,6 @@
 //! A deliberately bad plugin for the host's failure tests. It exports all
 //! three interfaces; its `config` picks the misbehaviour:
-//! `{"mode": "ok" | "loop" | "hog" | "panic" | "garbage" | "add-field" | "counter" | "log" | "ambient" | "describe-loop",
+//! `{"mode": "ok" | "loop" | "hog" | "panic" | "flood" | "garbage" | "add-field" | "counter" | "log" | "ambient" | "describe-loop",
 //!   "only_org": "..."}` (`only_org`: misbehave for that org's report only).
 //! Never deploy it.
 
@@ -46,6 +46,14 @@ fn misbehave(config: &str) -> String {
             }
         }
         "panic" => panic!("deliberate panic"),
+        // 2 MiB on each of stdout and stderr, then an ordinary answer.
+        "flood" => {
+            let line = "x".repeat(64 * 1024 - 1);
+            for _ in 0..32 {
+                println!("{line}");
+                eprintln!("{line}");
+            }
+        }
         "log" => write(Level::Warn, "hello from the misbehaving plugin"),
         _ => {}
     }
