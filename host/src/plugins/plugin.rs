@@ -222,7 +222,7 @@ impl Plugin {
 /// The longest deadline a call may run under on the async worker itself. A
 /// call is CPU work bounded by its epoch deadline and fuel, and the guest's
 /// WASI streams never wait (guest_io.rs), so running it in place is safe and
-/// saves a thread hand-off per call (~0.25 ms, against 12–18 µs of call).
+/// saves the hand-off (~10 µs per call in the `plugin_calls` bench).
 /// But the worker's other tasks wait meanwhile (the one in its LIFO slot
 /// cannot be stolen), so a site that allows longer calls pays the hand-off.
 const IN_PLACE_MAX_MS: u64 = 100;
