@@ -27,8 +27,8 @@ pub struct CallState {
     /// Built on the guest's first WASI call: most calls never make one, and
     /// building it (random seeds, clocks) is most of a call's cost.
     wasi: Option<WasiCtx>,
-    stdout: GuestOutput,
-    stderr: GuestOutput,
+    /// The guest's stdout and stderr, made with the WASI context.
+    output: Option<(GuestOutput, GuestOutput)>,
     log_lines: u32,
     /// The lines the call logged (within the limits above), for `plugin run`.
     pub logged: Vec<String>,
@@ -42,8 +42,7 @@ impl CallState {
             limiter: CallLimiter::new(limits),
             table: ResourceTable::new(),
             wasi: None,
-            stdout: GuestOutput::new(OUTPUT_CAPACITY),
-            stderr: GuestOutput::new(OUTPUT_CAPACITY),
+            output: None,
             log_lines: 0,
             logged: Vec::new(),
         }
@@ -51,7 +50,8 @@ impl CallState {
 
     /// What the guest wrote to stderr (a Rust guest's panic message), on one line.
     pub fn stderr(&self) -> String {
-        let text = String::from_utf8_lossy(&self.stderr.contents()).into_owned();
+        let Some((_, stderr)) = &self.output else { return String::new() };
+        let text = String::from_utf8_lossy(&stderr.contents()).into_owned();
         let lines: Vec<&str> =
             text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with("note: run with")).collect();
         lines.join(" ")
@@ -60,10 +60,9 @@ impl CallState {
     /// Moves what the guest printed into the plugin's log: each kept line of
     /// stdout and stderr at debug level, and how much was dropped.
     pub fn log_output(&mut self) {
-        if self.wasi.is_none() {
-            return; // the guest never touched WASI, so it printed nothing
-        }
-        for (name, stream) in [("stdout", self.stdout.clone()), ("stderr", self.stderr.clone())] {
+        // Without a WASI context the guest never printed anything.
+        let Some((stdout, stderr)) = self.output.clone() else { return };
+        for (name, stream) in [("stdout", stdout), ("stderr", stderr)] {
             let text = String::from_utf8_lossy(&stream.contents()).into_owned();
             let (site, plugin) = (self.site.as_str(), self.plugin.as_str());
             for line in text.lines().map(str::trim_end).filter(|l| !l.is_empty()) {
@@ -88,11 +87,12 @@ impl CallState {
 
 impl WasiView for CallState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        let (stdout, stderr) = (&self.stdout, &self.stderr);
+        let mut made = None;
         // No preopened directories, environment, arguments, stdin, network or
         // clock (both clocks read zero): a plugin has no ambient authority.
         // Randomness stays, for std's hash-map seeds.
         let ctx = self.wasi.get_or_insert_with(|| {
+            let (stdout, stderr) = (GuestOutput::new(OUTPUT_CAPACITY), GuestOutput::new(OUTPUT_CAPACITY));
             let mut builder = WasiCtxBuilder::new();
             builder
                 .stdout(stdout.clone())
@@ -102,8 +102,12 @@ impl WasiView for CallState {
                 .allow_udp(false)
                 .wall_clock(FrozenClock)
                 .monotonic_clock(FrozenClock);
+            made = Some((stdout, stderr));
             builder.build()
         });
+        if made.is_some() {
+            self.output = made;
+        }
         WasiCtxView { ctx, table: &mut self.table }
     }
 }

@@ -28,7 +28,6 @@ pub fn build(table: &RouteTable) -> Value {
         schemas.insert(name.to_owned(), s);
     }
     let mut tags: Vec<&str> = table.operations.iter().map(|o| o.op.tag).collect();
-    tags.dedup();
     let mut seen = std::collections::HashSet::new();
     tags.retain(|t| seen.insert(*t));
     json!({
