@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test on SQLite and PostgreSQL. Safe on a fresh machine: it starts
-# PostgreSQL if it is down and cleans the databases the tests create.
+# PostgreSQL (and MariaDB, the Open edX LMS database the import tests read) if
+# they are down and cleans the databases the tests create.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,11 +20,34 @@ ensure_postgres() {
   exit 1
 }
 
+# The import tests (tests/api/import.rs) read an LMS schema in MariaDB.
+MYSQL_URL="${USERAPI_TEST_MYSQL_URL:-mysql://root@127.0.0.1:3306}"
+export USERAPI_TEST_MYSQL_URL="$MYSQL_URL"
+mariadb_up() { mariadb -h127.0.0.1 -P3306 -uroot -e 'SELECT 1' >/dev/null 2>&1; }
+ensure_mariadb() {
+  if mariadb_up; then return; fi
+  if ! command -v mariadb >/dev/null; then
+    echo "installing MariaDB"
+    apt-get update -q >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q mariadb-server >/dev/null
+  fi
+  echo "MariaDB is down; starting it"
+  service mariadb start >/dev/null 2>&1 || (mysqld_safe >/dev/null 2>&1 &)
+  for _ in $(seq 1 30); do
+    mariadb_up && return
+    sleep 1
+  done
+  echo "MariaDB did not come up" >&2
+  exit 1
+}
+
 # Each test creates its own fresh database named userapi_test_<uuid>.
 drop_test_databases() {
   psql "$PG_URL/postgres" -qAtc \
     "SELECT datname FROM pg_database WHERE datname LIKE 'userapi\_test\_%'" |
     while read -r db; do psql "$PG_URL/postgres" -qc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null; done
+  mariadb -h127.0.0.1 -P3306 -uroot -N -e "SHOW DATABASES LIKE 'userapi\_test\_%'" 2>/dev/null |
+    while read -r db; do mariadb -h127.0.0.1 -P3306 -uroot -e "DROP DATABASE IF EXISTS \`$db\`"; done || true
 }
 
 # The browser test (tests/api/browser.rs) drives Debian's chromium through chromedriver.
@@ -66,6 +90,7 @@ ensure_plugin_toolchains() {
 # The plugins in plugins/ are built for WebAssembly by host/build.rs.
 rustup target add wasm32-wasip2 >/dev/null 2>&1 || rustup target add wasm32-wasip2
 ensure_postgres
+ensure_mariadb
 ensure_chromium
 ensure_plugin_toolchains
 drop_test_databases

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod clock;
 pub mod encoding;
 pub mod http;
+pub mod import;
 pub mod mail;
 pub mod messages;
 pub mod metrics;

@@ -1,28 +1,12 @@
 //! The data layer: caches that are never stale (across instances too),
 //! group commit under load, and the two backends behaving alike.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::harness::*;
-
-/// Asks `check` every 20 ms until it holds; fails after `within`.
-async fn eventually<F, Fut>(within: Duration, what: &str, mut check: F) -> Duration
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let start = Instant::now();
-    loop {
-        if check().await {
-            return start.elapsed();
-        }
-        assert!(start.elapsed() < within, "{what} did not happen within {within:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
 
 async fn bio(s: &TestServer, username: &str, token: &str) -> Value {
     let response = s.get_account("alpha.test", username, token).await;

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::{Method, RequestBuilder, Response};
@@ -481,4 +481,20 @@ async fn an_unreachable_postgres_is_reported_with_the_way_to_start_it() {
     assert!(message.contains("`pg_ctlcluster --skip-systemctl-redirect "), "{message}");
     assert!(message.contains(" main start`, or run ./scripts/test.sh, which starts it"), "{message}");
     assert!(!message.contains("hunter2"), "{message}");
+}
+
+/// Asks `check` every 20 ms until it holds; fails after `within`.
+pub async fn eventually<F, Fut>(within: Duration, what: &str, mut check: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    loop {
+        if check().await {
+            return start.elapsed();
+        }
+        assert!(start.elapsed() < within, "{what} did not happen within {within:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

@@ -13,6 +13,7 @@ mod clients;
 mod data_layer;
 mod hardening;
 mod http;
+mod import;
 mod mail;
 mod openapi;
 mod patch_properties;

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::harness::{body_json, site, Backend, SqlValue, TestServer, ALPHA_SECRET, BETA_SECRET};
+use crate::harness::{body_json, eventually, site, Backend, SqlValue, TestServer, ALPHA_SECRET, BETA_SECRET};
 
 /// A component built from `plugins/` by the host's build script.
 fn wasm(name: &str) -> String {
@@ -331,6 +331,31 @@ async fn visibility_policy_decides_reads_by_others(b: Backend) {
         s.get_as("alpha.test", "/api/user/v1/accounts?username=owner,mate", &s.token("alpha", "stranger").await).await;
     let list = body_json(r).await;
     assert!(list.as_array().unwrap().iter().all(|a| a.get("name").is_none()), "{list}");
+    // Memberships travel with the user record: a change is seen at once, and
+    // (PostgreSQL) by another instance that had cached both records.
+    let stranger = s.token("alpha", "stranger").await;
+    let other = if b == Backend::Postgres { Some(s.another_instance().await) } else { None };
+    if let Some(o) = &other {
+        assert!(account(o, "alpha.test", "owner", &stranger).await.get("name").is_none());
+    }
+    s.create_user("alpha", "root", &["--superuser"]).await;
+    let root = s.token("alpha", "root").await;
+    let membership = |method: Method, user: &str| {
+        s.request(method, "alpha.test", &format!("/admin/v1/users/{user}/orgs/MITx"))
+            .header("authorization", format!("JWT {root}"))
+            .send()
+    };
+    assert_eq!(membership(Method::PUT, "stranger").await.unwrap().status(), StatusCode::NO_CONTENT);
+    assert_eq!(account(&s, "alpha.test", "owner", &stranger).await["name"], "Owner Name");
+    if let Some(o) = &other {
+        eventually(Duration::from_secs(1), "the other instance seeing the membership", || async {
+            account(o, "alpha.test", "owner", &stranger).await["name"] == "Owner Name"
+        })
+        .await;
+    }
+    assert_eq!(membership(Method::DELETE, "owner").await.unwrap().status(), StatusCode::NO_CONTENT);
+    let mate = account(&s, "alpha.test", "owner", &s.token("alpha", "mate").await).await;
+    assert!(mate.get("name").is_none(), "the owner left MITx: {mate}");
 }
 
 async fn failing_visibility_policies_fail_closed(b: Backend) {

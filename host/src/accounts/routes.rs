@@ -16,7 +16,7 @@ use super::api_doc as doc;
 use super::changes::{self, Confirmation};
 use super::profile_image::{self, FilesystemStore, ImageStore};
 use super::service::{AccountError, NewNameRefusal, CAN_DEACTIVATE_USERS};
-use super::view::{Memberships, RequestOrigin, ViewRequest};
+use super::view::{RequestOrigin, ViewRequest};
 use super::{deactivation, patch, registration, username_replacement, view};
 use crate::app::AppState;
 use crate::auth::{self, Principal};
@@ -27,7 +27,6 @@ use crate::http::json::{RawBody, JSON, MERGE_PATCH};
 use crate::http::middleware::check_username_segment;
 use crate::http::openapi::{get, post, Routes};
 use crate::http::site::CurrentSite;
-use crate::preferences::service as preferences;
 use crate::sites::Site;
 use crate::users::{self, retired, UserRecord};
 
@@ -144,29 +143,18 @@ fn json_bytes(bytes: Bytes) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], bytes).into_response()
 }
 
-/// The account object as `caller` sees it (visibility.md), serialised, with
-/// the org memberships a visibility policy weighs looked up only when one decides.
-async fn render(
-    state: &AppState,
-    site: &Site,
-    record: &UserRecord,
-    origin: &RequestOrigin,
-    caller: &Principal,
-    shared: bool,
-) -> ApiResult<Bytes> {
+/// The account object as `caller` sees it (visibility.md), serialised. The
+/// org memberships a visibility policy weighs come with both records.
+fn render(site: &Site, record: &UserRecord, origin: &RequestOrigin, caller: &Principal, shared: bool) -> Bytes {
     let viewer = caller.user();
-    let mut request = ViewRequest {
+    let request = ViewRequest {
         viewer_id: viewer.id,
         viewer_username: &viewer.username,
         viewer_is_staff: viewer.is_staff,
         shared,
-        orgs: None,
+        viewer_orgs: &caller.record.memberships,
     };
-    if site.plugins.visibility.is_some() && request.needs_policy(record.user.id) {
-        let (viewer, owner) = preferences::org_memberships(&state.db, viewer.id, record.user.id).await?;
-        request.orgs = Some(Memberships { viewer, owner });
-    }
-    Ok(view::render(site, record, origin, &request))
+    view::render(site, record, origin, &request)
 }
 
 /// `GET /api/user/v1/accounts/{username}`: the caller and the account come
@@ -194,7 +182,7 @@ async fn get_account(
     check_query_permission(&caller, &query)?;
     let target = target.ok_or_else(ApiError::not_found)?;
     let shared = query_value(&query, "view") == Some("shared");
-    Ok(json_bytes(render(&state, &site, &target, &origin, &caller, shared).await?))
+    Ok(json_bytes(render(&site, &target, &origin, &caller, shared)))
 }
 
 /// The most usernames one `username=a,b,…` list may name.
@@ -234,7 +222,7 @@ async fn list_accounts(
     let mut body = Vec::with_capacity(records.len() * 1024);
     for (i, record) in records.iter().enumerate() {
         body.push(if i == 0 { b'[' } else { b',' });
-        body.extend_from_slice(&render(&state, &site, record, &origin, &auth, shared).await?);
+        body.extend_from_slice(&render(&site, record, &origin, &auth, shared));
     }
     body.push(b']');
     Ok(json_bytes(Bytes::from(body)))
@@ -441,7 +429,7 @@ async fn deactivate(
     let target = state.users.by_username(&site.tenant, &username).await?.ok_or_else(ApiError::not_found)?;
     deactivation::deactivate(&state.db, &site, auth.user(), &target.user).await?;
     let record = state.users.by_id(&site.tenant, target.user.id).await?.ok_or_else(ApiError::not_found)?;
-    Ok(json_bytes(render(&state, &site, &record, &origin, &auth, false).await?))
+    Ok(json_bytes(render(&site, &record, &origin, &auth, false)))
 }
 
 /// `POST /api/user/v1/accounts/replace_usernames/` (the replacement worker only).

@@ -172,16 +172,9 @@ pub struct ViewRequest<'a> {
     pub viewer_is_staff: bool,
     /// `view=shared`: see the account as other users do.
     pub shared: bool,
-    /// Org memberships of the viewer and the owner, looked up only when a
-    /// visibility policy plugin will decide (see [`ViewRequest::needs_policy`]).
-    pub orgs: Option<Memberships>,
-}
-
-/// Org memberships a visibility policy may weigh.
-#[derive(Debug, Clone, Default)]
-pub struct Memberships {
-    pub viewer: Vec<String>,
-    pub owner: Vec<String>,
+    /// The orgs the viewer belongs to (from its record), which a visibility
+    /// policy may weigh against the owner's.
+    pub viewer_orgs: &'a [String],
 }
 
 impl ViewRequest<'_> {
@@ -210,13 +203,12 @@ pub fn account_for_viewer(
             .iter()
             .filter_map(|(k, v)| k.strip_prefix("visibility.").map(|f| (f, v.as_str())))
             .collect();
-        let orgs = request.orgs.clone().unwrap_or_default();
         let input = VisibilityInput {
             reader: if request.viewer_is_staff { Viewer::Staff } else { Viewer::User },
             reader_username: Some(request.viewer_username),
-            reader_orgs: orgs.viewer,
+            reader_orgs: request.viewer_orgs.to_vec(),
             owner: &record.user.username,
-            owner_orgs: orgs.owner,
+            owner_orgs: record.memberships.clone(),
             account_privacy: &privacy,
             field_preferences,
             requires_parental_consent: consent,

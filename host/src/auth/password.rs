@@ -1,6 +1,7 @@
 //! Password hashes: argon2id for everything we write; Django's
-//! `pbkdf2_sha256$<iterations>$<salt>$<base64>` verified for accounts
-//! imported from Open edX (and rehashed by the caller on success);
+//! `pbkdf2_sha256$<iterations>$<salt>$<base64>` (and `pbkdf2_sha1$…`)
+//! verified for accounts imported from Open edX (and rehashed by the caller
+//! on success); Django's `argon2$…` taken over as the PHC string it wraps;
 //! `!…` marks an unusable password, as in Django.
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -84,13 +85,55 @@ pub fn verify(password: &str, stored: &str) -> Verified {
             Err(_) => Verified::No,
         };
     }
-    if let Some(rest) = stored.strip_prefix("pbkdf2_sha256$") {
-        return if verify_django_pbkdf2(password, rest) { Verified::YesRehash } else { Verified::No };
+    let (rest, sha1) = match (stored.strip_prefix("pbkdf2_sha256$"), stored.strip_prefix("pbkdf2_sha1$")) {
+        (Some(rest), _) => (rest, false),
+        (None, Some(rest)) => (rest, true),
+        (None, None) => return Verified::No,
+    };
+    if verify_django_pbkdf2(password, rest, sha1) {
+        Verified::YesRehash
+    } else {
+        Verified::No
     }
-    Verified::No
 }
 
-fn verify_django_pbkdf2(password: &str, rest: &str) -> bool {
+/// What an account imported from Django keeps of its stored password.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FromDjango {
+    /// A hash [`verify`] reads: kept as it is (rehashed at the next login),
+    /// or Django's `argon2$…` unwrapped to the PHC string inside it.
+    Kept(String),
+    /// Django's own unusable marker (`!…`) or an empty password: kept unusable.
+    Unusable(String),
+    /// A scheme we do not verify (`bcrypt_sha256`, `bcrypt`, `sha1`, `md5`,
+    /// `unsalted_md5`, `unsalted_sha1`, `crypt`, or garbage): made unusable,
+    /// so the learner sets a new password through a reset. Holds the scheme.
+    Refused(String),
+}
+
+/// How `stored`, a Django `auth_user.password`, is kept (see [`FromDjango`]).
+pub fn from_django(stored: &str) -> FromDjango {
+    if stored.is_empty() || stored.starts_with('!') {
+        return FromDjango::Unusable(if stored.is_empty() { unusable() } else { stored.to_owned() });
+    }
+    if stored.starts_with("pbkdf2_sha256$") || stored.starts_with("pbkdf2_sha1$") {
+        return FromDjango::Kept(stored.to_owned());
+    }
+    if let Some(phc) = stored.strip_prefix("argon2") {
+        if phc.starts_with("$argon2") && PasswordHash::new(phc).is_ok() {
+            return FromDjango::Kept(phc.to_owned());
+        }
+    }
+    let scheme = stored.split_once('$').map_or("unknown", |(scheme, _)| scheme);
+    let scheme = if scheme.len() <= 32 && scheme.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        scheme
+    } else {
+        "unknown"
+    };
+    FromDjango::Refused(scheme.to_owned())
+}
+
+fn verify_django_pbkdf2(password: &str, rest: &str, sha1: bool) -> bool {
     let mut parts = rest.splitn(3, '$');
     let (Some(iterations), Some(salt), Some(expected)) = (parts.next(), parts.next(), parts.next()) else {
         return false;
@@ -108,7 +151,11 @@ fn verify_django_pbkdf2(password: &str, rest: &str) -> bool {
         return false;
     }
     let mut out = vec![0u8; expected.len()];
-    pbkdf2::pbkdf2_hmac::<sha2::Sha256>(password.as_bytes(), salt.as_bytes(), iterations, &mut out);
+    if sha1 {
+        pbkdf2::pbkdf2_hmac::<sha1::Sha1>(password.as_bytes(), salt.as_bytes(), iterations, &mut out);
+    } else {
+        pbkdf2::pbkdf2_hmac::<sha2::Sha256>(password.as_bytes(), salt.as_bytes(), iterations, &mut out);
+    }
     out.ct_eq(&expected).into()
 }
 
@@ -134,6 +181,26 @@ mod tests {
             format!("pbkdf2_sha256$1000$abcdefghijklmnop${}", base64::engine::general_purpose::STANDARD.encode(out));
         assert_eq!(verify("edx", &stored), Verified::YesRehash);
         assert_eq!(verify("edX", &stored), Verified::No);
+    }
+
+    #[test]
+    fn django_hashes_are_kept_unwrapped_or_refused() {
+        let mut out = [0u8; 20];
+        pbkdf2::pbkdf2_hmac::<sha1::Sha1>(b"edx", b"saltsalt", 1000, &mut out);
+        let sha1 = format!("pbkdf2_sha1$1000$saltsalt${}", base64::engine::general_purpose::STANDARD.encode(out));
+        assert_eq!(from_django(&sha1), FromDjango::Kept(sha1.clone()));
+        assert_eq!(verify("edx", &sha1), Verified::YesRehash);
+        assert_eq!(verify("edX", &sha1), Verified::No);
+        // Django's Argon2PasswordHasher stores "argon2" + the PHC string.
+        let phc = hash("edx");
+        let FromDjango::Kept(kept) = from_django(&format!("argon2{phc}")) else { panic!("argon2 refused") };
+        assert_eq!(verify("edx", &kept), Verified::Yes);
+        assert!(matches!(from_django("!abc"), FromDjango::Unusable(h) if h == "!abc"));
+        assert!(matches!(from_django(""), FromDjango::Unusable(h) if !is_usable(&h)));
+        assert_eq!(from_django("bcrypt_sha256$$2b$12$abc"), FromDjango::Refused("bcrypt_sha256".into()));
+        assert_eq!(from_django("md5$salt$abc"), FromDjango::Refused("md5".into()));
+        assert_eq!(from_django("argon2$garbage"), FromDjango::Refused("argon2".into()));
+        assert_eq!(from_django("plain text"), FromDjango::Refused("unknown".into()));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The operator CLI (operator.md): one file per subcommand.
 
 mod accounts;
+mod import;
 mod plugin;
 mod retirement;
 mod serve;
@@ -105,6 +106,11 @@ pub enum Command {
     Plugin {
         #[command(subcommand)]
         command: PluginCommand,
+    },
+    /// Bring accounts over from another system (`import openedx`).
+    Import {
+        #[command(subcommand)]
+        command: import::ImportCommand,
     },
     /// Print the OpenAPI 3.1 document of the HTTP API (what
     /// `/api/user/v1/openapi.json` serves), for client generators.
@@ -220,6 +226,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Tokens { command: TokensCommand::Issue(args) } => accounts::issue_token(&common, args).await,
         Command::Retirement { command } => retirement::run(&common, command).await,
         Command::Orgs { command } => retirement::run_orgs(&common, command).await,
+        Command::Import { command } => import::run(&common, command).await,
         Command::Mail { command: MailCommand::Outbox { state, limit, retry_dead } } => {
             let db = open_db(&common).await?;
             if retry_dead {

@@ -224,11 +224,6 @@ pub async fn set_org_membership(db: &Db, user_id: i64, org: &str, member: bool) 
     .await
 }
 
-/// The orgs each of `reader` and `owner` belongs to.
-pub async fn org_memberships(db: &Db, reader: i64, owner: i64) -> StoreResult<(Vec<String>, Vec<String>)> {
-    db.read(move |c| Box::pin(async move { store::org_memberships(c, reader, owner).await })).await
-}
-
 /// Every org `user_id` has a tag for, sorted (retirement snapshots them).
 pub async fn orgs_of(c: &mut Conn, user_id: i64) -> StoreResult<Vec<String>> {
     store::orgs_of(c, user_id).await

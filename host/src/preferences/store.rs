@@ -26,24 +26,9 @@ pub async fn delete(c: &mut Conn, user_id: i64, key: &str) -> StoreResult<bool> 
     Ok(changed > 0)
 }
 
-/// The org tag key trusted services record memberships under.
-pub const MEMBERSHIP_KEY: &str = "membership";
-
-/// The orgs each of `reader` and `owner` belongs to, by name, in one query.
-pub async fn org_memberships(c: &mut Conn, reader: i64, owner: i64) -> StoreResult<(Vec<String>, Vec<String>)> {
-    let rows: Vec<(i64, String)> = c
-        .fetch_all(
-            "SELECT user_id, org FROM org_tags WHERE user_id IN ($1, $2) AND key = $3",
-            args![reader, owner, MEMBERSHIP_KEY],
-        )
-        .await?;
-    let of = |id: i64| {
-        let mut orgs: Vec<String> = rows.iter().filter(|(user, _)| *user == id).map(|(_, org)| org.clone()).collect();
-        orgs.sort();
-        orgs
-    };
-    Ok((of(reader), of(owner)))
-}
+/// The org tag key trusted services record memberships under (the user
+/// record loads these: `users::record`).
+pub const MEMBERSHIP_KEY: &str = crate::users::record::MEMBERSHIP_KEY;
 
 /// Sets the org tag `(user, org, key)`.
 pub async fn upsert_org_tag(c: &mut Conn, user_id: i64, org: &str, key: &str, value: &str) -> StoreResult<()> {
@@ -53,12 +38,14 @@ pub async fn upsert_org_tag(c: &mut Conn, user_id: i64, org: &str, key: &str, va
         args![user_id, org, key, value, now_micros()],
     )
     .await?;
+    c.touch(user_id);
     Ok(())
 }
 
 /// Removes the org tag `(user, org, key)`.
 pub async fn delete_org_tag(c: &mut Conn, user_id: i64, org: &str, key: &str) -> StoreResult<()> {
     c.execute("DELETE FROM org_tags WHERE user_id = $1 AND org = $2 AND key = $3", args![user_id, org, key]).await?;
+    c.touch(user_id);
     Ok(())
 }
 
@@ -74,6 +61,7 @@ pub async fn orgs_of(c: &mut Conn, user_id: i64) -> StoreResult<Vec<String>> {
 /// Sets every tag `key` of `user_id` to `value`.
 pub async fn set_all_org_tags(c: &mut Conn, user_id: i64, key: &str, value: &str) -> StoreResult<()> {
     c.execute("UPDATE org_tags SET value = $1 WHERE user_id = $2 AND key = $3", args![value, user_id, key]).await?;
+    c.touch(user_id);
     Ok(())
 }
 

@@ -228,6 +228,7 @@ mod tests {
             preferences: Vec::new(),
             pending_name_change: None,
             secondary_email: None,
+            memberships: Vec::new(),
             renderings: Default::default(),
         })
     }

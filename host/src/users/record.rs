@@ -1,6 +1,6 @@
 //! The user record: everything stored per user that the hot reads render
 //! (the user row, profile, social links, languages, preferences, pending
-//! name change, recovery address), loaded with one statement.
+//! name change, recovery address, org memberships), loaded with one statement.
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
@@ -93,6 +93,8 @@ pub struct UserRecord {
     pub pending_name_change: Option<String>,
     /// The confirmed, active recovery address.
     pub secondary_email: Option<String>,
+    /// The orgs the user is a member of (org tags under [`MEMBERSHIP_KEY`]), sorted.
+    pub memberships: Vec<String>,
     /// What renderers made of this record.
     pub renderings: Renderings,
 }
@@ -104,6 +106,9 @@ impl UserRecord {
     }
 }
 
+/// The org tag key trusted services record memberships under.
+pub const MEMBERSHIP_KEY: &str = "membership";
+
 const PROFILE_COLUMNS: &str = "p.name, p.meta, p.city, p.year_of_birth, p.gender, p.level_of_education, \
      p.mailing_address, p.goals, p.country, p.state, p.bio, p.phone_number, p.profile_image_uploaded_at";
 
@@ -114,7 +119,8 @@ const PG_RELATED_COLUMNS: &str = "\
     (SELECT json_agg(code)::text FROM language_proficiencies WHERE user_id = u.id), \
     (SELECT json_agg(json_build_array(key, value) ORDER BY id)::text FROM preferences WHERE user_id = u.id), \
     (SELECT new_name FROM pending_name_changes WHERE user_id = u.id), \
-    (SELECT secondary_email FROM account_recovery WHERE user_id = u.id AND is_active = 1)";
+    (SELECT secondary_email FROM account_recovery WHERE user_id = u.id AND is_active = 1), \
+    (SELECT json_agg(org)::text FROM org_tags WHERE user_id = u.id AND key = 'membership')";
 
 /// Which records a query selects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -210,6 +216,7 @@ struct Related {
     preferences: Vec<(String, String)>,
     pending_name_change: Option<String>,
     secondary_email: Option<String>,
+    memberships: Vec<String>,
 }
 
 impl UserRecord {
@@ -217,6 +224,7 @@ impl UserRecord {
         // Sorted here, not by the database, so both backends order alike.
         related.social_links.sort();
         related.languages.sort();
+        related.memberships.sort();
         UserRecord {
             user: head.user,
             profile: head.profile,
@@ -225,6 +233,7 @@ impl UserRecord {
             preferences: related.preferences,
             pending_name_change: related.pending_name_change,
             secondary_email: related.secondary_email,
+            memberships: related.memberships,
             renderings: Renderings::default(),
         }
     }
@@ -243,6 +252,7 @@ impl FromRow for AggregatedRecord {
             preferences: json_list(row, r + 2)?,
             pending_name_change: Column::read(row, r + 3)?,
             secondary_email: Column::read(row, r + 4)?,
+            memberships: json_list(row, r + 5)?,
         };
         Ok(AggregatedRecord(UserRecord::assemble(head, related)))
     }
@@ -272,16 +282,19 @@ async fn related(c: &mut Conn, user_id: i64) -> StoreResult<Related> {
             args![user_id],
         )
         .await?;
+    let memberships: Vec<(String,)> =
+        c.fetch_all("SELECT org FROM org_tags WHERE user_id = $1 AND key = $2", args![user_id, MEMBERSHIP_KEY]).await?;
     Ok(Related {
         social_links,
         languages: languages.into_iter().map(|l| l.0).collect(),
         preferences,
         pending_name_change: pending.map(|p| p.0),
         secondary_email: secondary.map(|s| s.0),
+        memberships: memberships.into_iter().map(|m| m.0).collect(),
     })
 }
 
-/// The rows around several profiles, five statements whatever their number
+/// The rows around several profiles, six statements whatever their number
 /// (SQLite; `ids` as a JSON array).
 async fn related_of_many(c: &mut Conn, ids: &[i64]) -> StoreResult<HashMap<i64, Related>> {
     let json = serde_json::Value::from(ids.to_vec()).to_string();
@@ -294,6 +307,7 @@ async fn related_of_many(c: &mut Conn, ids: &[i64]) -> StoreResult<HashMap<i64, 
                 preferences: Vec::new(),
                 pending_name_change: None,
                 secondary_email: None,
+                memberships: Vec::new(),
             };
             (*id, empty)
         })
@@ -315,6 +329,12 @@ async fn related_of_many(c: &mut Conn, ids: &[i64]) -> StoreResult<HashMap<i64, 
             args![&json],
         )
         .await?;
+    let memberships: Vec<(i64, String)> = c
+        .fetch_all(&format!("SELECT user_id, org FROM org_tags WHERE {IN} AND key = $2"), args![&json, MEMBERSHIP_KEY])
+        .await?;
+    for (id, org) in memberships {
+        out.entry(id).and_modify(|r| r.memberships.push(org));
+    }
     for (id, platform, link) in links {
         out.entry(id).and_modify(|r| r.social_links.push((platform, link)));
     }
@@ -380,4 +400,14 @@ pub async fn by_usernames(c: &mut Conn, tenant: &str, usernames: &[String]) -> S
     let keys = serde_json::Value::from(keys).to_string();
     let records = load(c, Filter::UsernameKeys, args![tenant, &keys]).await?;
     Ok(records.into_iter().filter(|r| usernames.contains(&r.user.username)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn postgres_reads_memberships_under_the_same_key() {
+        assert!(PG_RELATED_COLUMNS.contains(&format!("key = '{MEMBERSHIP_KEY}'")));
+    }
 }
