@@ -67,6 +67,7 @@ impl Drop for Lms {
 /// 10 dave: `meta` is not JSON; 11 erin: country "XX" (both refused whole).
 /// 12 frank: a retirement status in a state the site does not have (that row refused).
 /// 13 gina: a bcrypt password (imported unusable).
+/// 1 hank: his LMS id is taken here (by retirement_worker), so he gets another.
 const SEED: &str = r#"
 INSERT INTO user_api_retirementstate (id, state_name, state_execution_order, is_dead_end_state, required) VALUES
  (1, 'PENDING', 1, 0, 1), (2, 'LOCKING_ACCOUNT', 11, 0, 0), (3, 'COMPLETE', 71, 1, 1), (4, 'WEIRD_STATE', 81, 0, 0);
@@ -77,7 +78,8 @@ INSERT INTO auth_user (id, password, last_login, is_superuser, username, first_n
  (10, '!x', NULL, 0, 'dave', '', '', 'dave@example.com', 0, 1, '2020-01-01 00:00:00'),
  (11, '!x', NULL, 0, 'erin', '', '', 'erin@example.com', 0, 1, '2020-01-01 00:00:00'),
  (12, '!x', NULL, 0, 'frank', '', '', 'frank@example.com', 0, 1, '2020-01-01 00:00:00'),
- (13, 'bcrypt_sha256$$2b$12$abcdefghijklmnopqrstuuABCDEFGHIJKLMNOPQRSTUVWXYZ01234', NULL, 0, 'gina', '', '', 'gina@example.com', 1, 1, '2020-01-01 00:00:00');
+ (13, 'bcrypt_sha256$$2b$12$abcdefghijklmnopqrstuuABCDEFGHIJKLMNOPQRSTUVWXYZ01234', NULL, 0, 'gina', '', '', 'gina@example.com', 1, 1, '2020-01-01 00:00:00'),
+ (1, '!x', NULL, 0, 'hank', '', '', 'hank@example.com', 0, 1, '2020-01-01 00:00:00');
 INSERT INTO auth_userprofile (id, name, meta, courseware, language, location, year_of_birth, gender, level_of_education, mailing_address, city, country, state, goals, bio, profile_image_uploaded_at, phone_number, user_id) VALUES
  (107, 'Alice Liddell', '{"occupation": "Explorer", "old_names": []}', 'course.xml', 'English', '', 1990, 'f', 'b', '1 Rabbit Hole', 'Oxford', 'GB', NULL, '', 'Curious, and curiouser.', '2023-06-07 08:09:10', '+44 1865 000000', 7),
  (108, '', '', 'course.xml', '', '', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 8),
@@ -166,10 +168,10 @@ async fn an_lms_is_imported_and_read_through_the_api(b: Backend) {
     let (code, report) = import(&s, &lms, &[]).await;
     assert_eq!(code, 1, "refused and conflicting rows make the exit code 1: {report}");
 
-    // Counts: 7 learners read; dave and erin refused, CAROL conflicting.
+    // Counts: 8 learners read; dave and erin refused, CAROL conflicting.
     assert_eq!(
         counts(&report, "auth_user"),
-        json!({"read": 7, "imported": 4, "updated": 0, "unchanged": 0, "refused": 2, "conflicting": 1})
+        json!({"read": 8, "imported": 5, "updated": 0, "unchanged": 0, "refused": 2, "conflicting": 1})
     );
     assert_eq!(counts(&report, "user_api_userpreference")["imported"], 6);
     assert_eq!(counts(&report, "user_api_userretirementstatus")["refused"], 1, "frank's unknown state");
@@ -209,6 +211,15 @@ async fn an_lms_is_imported_and_read_through_the_api(b: Backend) {
     // The account, field for field.
     let account = body_json(s.get_account("alpha.test", "alice_lms", &token).await).await;
     assert_eq!(account["id"], 7, "the LMS id is kept when it is free");
+    // Staff find learners by their LMS id, whether or not it was kept.
+    let worker = s.token("alpha", "retirement_worker").await;
+    for (lms_id, username) in [(7, "alice_lms"), (1, "hank")] {
+        let r = s.get_as("alpha.test", &format!("/api/user/v1/accounts?lms_user_id={lms_id}"), &worker).await;
+        let found = body_json(r).await;
+        assert_eq!(found[0]["username"], username, "{found}");
+    }
+    let hank = s.query("SELECT id FROM users WHERE lms_user_id = 1", &[]).await;
+    assert_ne!(hank[0][0].as_deref(), Some("1"), "id 1 was taken");
     for (field, value) in [
         ("username", json!("alice_lms")),
         ("email", json!("Alice.Liddell@example.com")),
@@ -249,7 +260,6 @@ async fn an_lms_is_imported_and_read_through_the_api(b: Backend) {
 
     // The retired learner's status, through the retirement API (found by the
     // username the LMS left them; the seed's is not a salted hash of the original).
-    let worker = s.token("alpha", "retirement_worker").await;
     let r = s.get_as("alpha.test", "/api/user/v1/accounts/retired__user_0a1b2c/retirement_status/", &worker).await;
     assert_eq!(r.status(), StatusCode::OK);
     let status = body_json(r).await;
@@ -277,11 +287,11 @@ async fn a_second_run_changes_nothing_and_since_reads_recent_changes(b: Backend)
     // A dry run reports what it would do and writes nothing.
     let (_, dry) = import(&s, &lms, &["--dry-run"]).await;
     assert_eq!(dry["dry_run"], true);
-    assert_eq!(counts(&dry, "auth_user")["imported"], 4);
+    assert_eq!(counts(&dry, "auth_user")["imported"], 5);
     assert!(s.query("SELECT id FROM users WHERE lms_user_id IS NOT NULL", &[]).await.is_empty(), "dry run wrote");
 
     let (_, first) = import(&s, &lms, &[]).await;
-    assert_eq!(counts(&first, "auth_user")["imported"], 4);
+    assert_eq!(counts(&first, "auth_user")["imported"], 5);
     let count = "SELECT (SELECT COUNT(*) FROM users) + (SELECT COUNT(*) FROM preferences) \
                  + (SELECT COUNT(*) FROM org_tags) + (SELECT COUNT(*) FROM retirement_status)";
     let before = s.query(count, &[]).await;

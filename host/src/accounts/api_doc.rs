@@ -105,7 +105,7 @@ pub fn list() -> Op {
         .user()
         .query("username", "Comma-separated usernames (at most 100)")
         .query("email", "An e-mail address (staff)")
-        .query("lms_user_id", "An account id (staff)")
+        .query("lms_user_id", "The account's user id in Open edX: an imported account's LMS id, else its id (staff)")
         .query_schema("view", "`shared`: what the owner shares, even for staff", one_of_strings(&["shared"]))
         .ok("The accounts found, each filtered for the caller", array(reference("Account")))
         .answer(400, "More than 100 usernames", Body::of("Messages"))

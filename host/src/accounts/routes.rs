@@ -212,7 +212,7 @@ async fn list_accounts(
         state.users.by_email(&site.tenant, email).await?.into_iter().collect()
     } else if let Some(id) = query_value(&query, "lms_user_id") {
         let id: i64 = id.trim().parse().map_err(|_| ApiError::empty(StatusCode::BAD_REQUEST))?;
-        state.users.by_id(&site.tenant, id).await?.into_iter().collect()
+        state.users.by_lms_user_id(&site.tenant, id).await?.into_iter().collect()
     } else {
         vec![Arc::clone(&auth.record)]
     };

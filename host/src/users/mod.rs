@@ -68,6 +68,18 @@ impl Users {
         Ok(found.map(|r| self.keep(ticket, r)))
     }
 
+    /// The record of the account Open edX knows as user `lms_user_id`
+    /// (see [`store::id_by_lms_user_id`]).
+    pub async fn by_lms_user_id(&self, tenant: &str, lms_user_id: i64) -> StoreResult<Option<Arc<UserRecord>>> {
+        let t = tenant.to_owned();
+        let id =
+            self.db.read(move |c| Box::pin(async move { store::id_by_lms_user_id(c, &t, lms_user_id).await })).await?;
+        match id {
+            Some(id) => self.by_id(tenant, id).await,
+            None => Ok(None),
+        }
+    }
+
     /// The records of two users, from the cache or together in one read.
     pub async fn pair(
         &self,

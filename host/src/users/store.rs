@@ -124,6 +124,20 @@ pub async fn id_by_username_key(c: &mut Conn, tenant: &str, key: &str) -> StoreR
     Ok(row.map(|r| r.0))
 }
 
+/// The id of the account of `tenant` that Open edX knows as user `lms_user_id`:
+/// the account imported from that LMS user (`userapi import openedx`), or
+/// else the account made here with that id.
+pub async fn id_by_lms_user_id(c: &mut Conn, tenant: &str, lms_user_id: i64) -> StoreResult<Option<i64>> {
+    let row: Option<(i64,)> = c
+        .fetch_optional(
+            "SELECT id FROM users WHERE tenant = $1 AND (lms_user_id = $2 OR (lms_user_id IS NULL AND id = $2)) \
+             ORDER BY lms_user_id IS NULL LIMIT 1",
+            args![tenant, lms_user_id],
+        )
+        .await?;
+    Ok(row.map(|r| r.0))
+}
+
 /// The id of the account of `tenant` whose primary address is `address`
 /// (case-insensitively), other than `except`.
 pub async fn id_by_email_key(
