@@ -8,6 +8,7 @@ pub mod app;
 pub mod auth;
 pub mod cli;
 pub mod clock;
+pub mod crypto;
 pub mod encoding;
 pub mod http;
 pub mod import;

@@ -19,6 +19,7 @@ use crate::clock::now_micros;
 use crate::metrics::Tally;
 use crate::sites::{Site, SiteRegistry};
 use crate::store::{Conn, Db, StoreError};
+use crate::users::sealing::{self, col};
 
 /// Delivery attempts before a message becomes a dead letter.
 pub const MAX_ATTEMPTS: i64 = 10;
@@ -100,10 +101,17 @@ pub async fn send(c: &mut Conn, site: &Site, message: &Message<'_>) -> Result<()
     // roll back and say so.
     let _ = build(site, message)?;
     let state = if is_smtp(site) { "pending" } else { "stored" };
+    let (to, body) = match message.user_id {
+        Some(id) => (
+            sealing::seal(c, id, col::OUTBOX_TO, message.to).await?,
+            sealing::seal(c, id, col::OUTBOX_BODY, message.body).await?,
+        ),
+        None => (message.to.to_owned(), message.body.to_owned()),
+    };
     c.execute(
         "INSERT INTO email_outbox (tenant, site, user_id, to_address, subject, body, created, state, attempts) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0)",
-        args![&site.tenant, &site.id, message.user_id, message.to, message.subject, message.body, now_micros(), state],
+        args![&site.tenant, &site.id, message.user_id, &to, message.subject, &body, now_micros(), state],
     )
     .await?;
     if state == "pending" {
@@ -182,12 +190,26 @@ pub async fn deliver_due(db: &Db, sites: &SiteRegistry, retry_base: Duration) ->
         let due: Vec<Due> = db
             .read(move |c| {
                 Box::pin(async move {
-                    c.fetch_all(
-                        "SELECT id, site, user_id, to_address, subject, body, attempts FROM email_outbox \
-                         WHERE state = 'pending' AND (next_attempt IS NULL OR next_attempt <= $1) ORDER BY id LIMIT $2",
-                        args![now, BATCH],
-                    )
-                    .await
+                    let rows: Vec<Due> = c
+                        .fetch_all(
+                            "SELECT id, site, user_id, to_address, subject, body, attempts FROM email_outbox \
+                             WHERE state = 'pending' AND (next_attempt IS NULL OR next_attempt <= $1) \
+                             ORDER BY id LIMIT $2",
+                            args![now, BATCH],
+                        )
+                        .await?;
+                    let mut opened = Vec::with_capacity(rows.len());
+                    for (id, site, user, to, subject, body, attempts) in rows {
+                        let (to, body) = match user {
+                            Some(u) => (
+                                sealing::open_of(c, u, col::OUTBOX_TO, &to).await?,
+                                sealing::open_of(c, u, col::OUTBOX_BODY, &body).await?,
+                            ),
+                            None => (to, body),
+                        };
+                        opened.push((id, site, user, to, subject, body, attempts));
+                    }
+                    Ok::<_, StoreError>(opened)
                 })
             })
             .await?;
@@ -291,6 +313,8 @@ pub struct OutboxEntry {
     pub site: String,
     pub to: String,
     pub subject: String,
+    /// The message text (it may hold links with activation keys).
+    pub body: String,
     pub state: String,
     pub attempts: i64,
     pub created: i64,
@@ -300,26 +324,37 @@ pub struct OutboxEntry {
 
 /// The outbox's messages, newest first, optionally in one state.
 pub async fn list(db: &Db, state: Option<String>, limit: i64) -> Result<Vec<OutboxEntry>, StoreError> {
-    type Row = (i64, String, String, String, String, i64, i64, Option<i64>, Option<String>);
+    type Row = (i64, String, String, String, String, i64, i64, Option<i64>, Option<String>, Option<i64>, String);
     let rows: Vec<Row> = db
         .read(move |c| {
             Box::pin(async move {
-                c.fetch_all(
-                    "SELECT id, site, to_address, subject, state, attempts, created, next_attempt, last_error \
-                     FROM email_outbox WHERE ($1 IS NULL OR state = $1) ORDER BY id DESC LIMIT $2",
-                    args![&state, limit],
-                )
-                .await
+                let rows: Vec<Row> = c
+                    .fetch_all(
+                        "SELECT id, site, to_address, subject, state, attempts, created, next_attempt, last_error, \
+                         user_id, body FROM email_outbox WHERE ($1 IS NULL OR state = $1) ORDER BY id DESC LIMIT $2",
+                        args![&state, limit],
+                    )
+                    .await?;
+                let mut opened = Vec::with_capacity(rows.len());
+                for mut row in rows {
+                    if let Some(user) = row.9 {
+                        row.2 = sealing::open_of(c, user, col::OUTBOX_TO, &row.2).await?;
+                        row.10 = sealing::open_of(c, user, col::OUTBOX_BODY, &row.10).await?;
+                    }
+                    opened.push(row);
+                }
+                Ok::<_, StoreError>(opened)
             })
         })
         .await?;
     Ok(rows
         .into_iter()
-        .map(|(id, site, to, subject, state, attempts, created, next_attempt, last_error)| OutboxEntry {
+        .map(|(id, site, to, subject, state, attempts, created, next_attempt, last_error, _, body)| OutboxEntry {
             id,
             site,
             to,
             subject,
+            body,
             state,
             attempts,
             created,

@@ -72,7 +72,7 @@ pub struct TestServer {
     pub sites_dir: PathBuf,
     #[allow(dead_code)] // read by tests that differ per backend
     pub backend: Backend,
-    extra_env: Vec<(String, String)>,
+    pub extra_env: Vec<(String, String)>,
     client: reqwest::Client,
     _dir: tempfile::TempDir,
 }
@@ -152,7 +152,14 @@ impl TestServer {
             write_json(&sites_dir.join(name), config);
         }
         let database_url = fresh_database(backend, dir.path()).await;
-        let extra_env: Vec<(String, String)> = env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let mut extra_env: Vec<(String, String)> =
+            env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        // PostgreSQL needs its tenant keys given (SQLite makes a keyring beside its file).
+        if backend == Backend::Postgres && !extra_env.iter().any(|(k, _)| k == "USERAPI_KEYRING") {
+            let path = dir.path().join("keyring.json");
+            write_keyring(&path, sites.iter().map(|(_, config)| tenant_of(config)));
+            extra_env.push(("USERAPI_KEYRING".into(), path.display().to_string()));
+        }
         Self::launch(backend, dir, database_url, sites_dir, extra_env).await
     }
 
@@ -496,5 +503,74 @@ where
         }
         assert!(start.elapsed() < within, "{what} did not happen within {within:?}");
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The tenant a site file names (its `site` id when it names none).
+pub fn tenant_of(config: &Value) -> String {
+    config.get("tenant").or_else(|| config.get("site")).and_then(Value::as_str).unwrap_or_default().to_owned()
+}
+
+/// A base64 256-bit random key.
+pub fn random_key() -> String {
+    use base64::Engine as _;
+    let bytes: [u8; 32] = std::array::from_fn(|_| rand::random());
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// Writes a keyring with fresh keys for `tenants`.
+pub fn write_keyring(path: &Path, tenants: impl IntoIterator<Item = String>) {
+    let mut ring = serde_json::Map::new();
+    for tenant in tenants {
+        ring.insert(
+            tenant,
+            serde_json::json!({"index_key": random_key(), "keks": [{"id": "k-test", "key": random_key()}]}),
+        );
+    }
+    write_json(path, &serde_json::json!({"format": "userapi-keyring/1", "tenants": ring}));
+}
+
+impl TestServer {
+    /// `userapi users show`: the account's stored record, opened.
+    pub async fn stored_user(&self, site: &str, username: &str) -> Value {
+        let out = self.cli(&["users", "show", "--site", site, "--username", username]).await;
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).expect("users show prints JSON")
+    }
+
+    /// The bodies of the outbox's messages to `to`, oldest first (`userapi mail outbox`).
+    pub async fn outbox_to(&self, to: &str) -> Vec<String> {
+        let out = self.cli(&["mail", "outbox"]).await;
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let entries: Vec<Value> = serde_json::from_slice(&out.stdout).expect("mail outbox prints JSON");
+        let mut found: Vec<(i64, String)> = entries
+            .into_iter()
+            .filter(|e| e["to"] == to)
+            .map(|e| (e["id"].as_i64().unwrap_or(0), e["body"].as_str().unwrap_or_default().to_owned()))
+            .collect();
+        found.sort();
+        found.into_iter().map(|(_, body)| body).collect()
+    }
+
+    /// The keyring file this server's tenant keys are in.
+    pub fn keyring_path(&self) -> PathBuf {
+        match self.extra_env.iter().find(|(k, _)| k == "USERAPI_KEYRING") {
+            Some((_, path)) => PathBuf::from(path),
+            None => PathBuf::from(format!("{}.keyring.json", self.database_url.trim_start_matches("sqlite://"))),
+        }
+    }
+
+    /// The blind index `tenant` stores for an e-mail address (what `email_key` columns hold).
+    pub fn email_index(&self, tenant: &str, address: &str) -> String {
+        use base64::Engine as _;
+        use hmac::Mac as _;
+        let ring: Value = serde_json::from_slice(&std::fs::read(self.keyring_path()).expect("keyring")).unwrap();
+        let key = base64::engine::general_purpose::STANDARD
+            .decode(ring["tenants"][tenant]["index_key"].as_str().expect("index key"))
+            .unwrap();
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
+        mac.update(address.to_lowercase().as_bytes());
+        let hex: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+        format!("bi1:{hex}")
     }
 }

@@ -10,6 +10,7 @@ mod auth;
 mod browser;
 mod cli;
 mod clients;
+mod crypto;
 mod data_layer;
 mod hardening;
 mod http;

@@ -218,7 +218,19 @@ async fn driver_sequence_retires_and_erases(b: Backend) {
     let worker = s.token("alpha", "retirement_worker").await;
     fill_learner(&s, &worker).await;
     // Before: the sentinels are in the store (so the scan can see them).
-    assert!(!store_contains(&s, "BioSentinel4242").await.is_empty(), "the scan must find live data");
+    // (Personal values are sealed, never in clear: a preference is what the scan can see.)
+    assert!(!store_contains(&s, "PrefSentinel4242").await.is_empty(), "the scan must find live data");
+    // Sealed: no personal value is in clear in any file of the data or its
+    // keys (SQLite's files; PostgreSQL's relation files after a CHECKPOINT).
+    assert!(!crate::crypto::raw_files_containing(&s, "PrefSentinel4242").await.is_empty(), "the raw scan sees");
+    for needle in SENTINELS.iter().filter(|n| **n != LEARNER && **n != "PrefSentinel4242") {
+        let hits = crate::crypto::raw_files_containing(&s, needle).await;
+        assert!(hits.is_empty(), "{needle:?} in clear in {hits:?}");
+    }
+    // A copy of the data taken now opens with the keys as they are now.
+    let copy = crate::crypto::Probe::capture(&s, LEARNER).await;
+    assert_eq!(copy.open(&s, "alpha").await.as_deref(), Some("BioSentinel4242"));
+    let (_, wrapped) = crate::crypto::keystore_row(&s, &copy.key_id).await.expect("the learner key is stored");
     let driver = Driver { server: &s, token };
 
     // get_learners_to_retire: PENDING plus every end state of the pipeline.
@@ -335,6 +347,12 @@ async fn driver_sequence_retires_and_erases(b: Backend) {
         driver.call(Method::GET, &format!("{LEARNER}/retirement_status/")).send().await.unwrap().status(),
         StatusCode::NOT_FOUND
     );
+
+    // The learner key is destroyed: the copy taken before retirement no
+    // longer opens, and the key store's files keep no trace of the key.
+    assert_eq!(copy.open(&s, "alpha").await, None, "the learner key outlived the retirement");
+    let hits = crate::crypto::raw_files_containing(&s, &wrapped).await;
+    assert!(hits.is_empty(), "the wrapped learner key survives in {hits:?}");
 
     // Verified erasure: no personal value of the learner is anywhere in the store.
     for needle in SENTINELS {

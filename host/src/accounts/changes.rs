@@ -212,6 +212,8 @@ pub async fn confirm_email_change(db: &Db, site: &Arc<Site>, key: &str) -> Resul
             }
             let (old_email,): (String,) =
                 c.fetch_one("SELECT email FROM users WHERE id = $1", crate::args![user_id]).await?;
+            let old_email =
+                crate::users::sealing::open_of(c, user_id, crate::users::sealing::col::EMAIL, &old_email).await?;
             let entry = json!([old_email, iso8601(now_micros())]);
             store::update_meta(c, user_id, |meta| push_history(meta, "old_emails", entry)).await?;
             match users::set_email(c, user_id, &new_email).await {

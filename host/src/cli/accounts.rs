@@ -132,3 +132,36 @@ pub async fn grant_permission(common: &CommonArgs, args: GrantPermission) -> any
     println!("{} now has {}", args.username, args.permission);
     Ok(ExitCode::SUCCESS)
 }
+
+#[derive(Debug, Args)]
+pub struct ShowUser {
+    #[arg(long)]
+    site: String,
+    #[arg(long)]
+    username: String,
+}
+
+/// Prints an account's stored record with its personal values opened.
+pub async fn show_user(common: &CommonArgs, args: ShowUser) -> anyhow::Result<ExitCode> {
+    let (site, db, user) = site_db_user(common, &args.site, &args.username).await?;
+    let tenant = site.tenant.clone();
+    let record = db
+        .read(move |c| Box::pin(async move { crate::users::record::by_id(c, &tenant, user.id).await }))
+        .await?
+        .context("the account vanished")?;
+    db.close().await;
+    let (u, p) = (&record.user, &record.profile);
+    let meta: serde_json::Value = serde_json::from_str(&p.meta).unwrap_or(serde_json::Value::Null);
+    let out = serde_json::json!({
+        "id": u.id, "username": u.username, "email": u.email, "is_active": u.is_active,
+        "date_joined": u.date_joined, "last_login": u.last_login,
+        "name": p.name, "meta": meta, "city": p.city, "year_of_birth": p.year_of_birth, "gender": p.gender,
+        "level_of_education": p.level_of_education, "mailing_address": p.mailing_address, "goals": p.goals,
+        "country": p.country, "state": p.state, "bio": p.bio, "phone_number": p.phone_number,
+        "social_links": record.social_links, "language_proficiencies": record.languages,
+        "preferences": record.preferences, "pending_name_change": record.pending_name_change,
+        "secondary_email": record.secondary_email, "org_memberships": record.memberships,
+    });
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(ExitCode::SUCCESS)
+}

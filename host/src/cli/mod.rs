@@ -2,6 +2,7 @@
 
 mod accounts;
 mod import;
+mod keys;
 mod plugin;
 mod retirement;
 mod serve;
@@ -59,6 +60,15 @@ pub struct CommonArgs {
     /// further retry waits twice as long, at most an hour.
     #[arg(long, global = true, env = "USERAPI_MAIL_RETRY_MS", default_value_t = 5_000)]
     pub mail_retry_ms: u64,
+    /// The default keyring file: tenant keys for sites whose config names
+    /// none (with SQLite: `<database>.keyring.json`, made on first start).
+    #[arg(long, global = true, env = "USERAPI_KEYRING")]
+    pub keyring: Option<PathBuf>,
+    /// Where learner keys are kept, apart from the data: sqlite://PATH or
+    /// postgres://... (default: `<database>.keys` beside an SQLite file,
+    /// database `<name>_keys` on the same PostgreSQL server).
+    #[arg(long, global = true, env = "USERAPI_KEYSTORE_URL")]
+    pub keystore: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -111,6 +121,11 @@ pub enum Command {
     Import {
         #[command(subcommand)]
         command: import::ImportCommand,
+    },
+    /// Tenant and learner keys (`rotate`, `encrypt-existing`).
+    Keys {
+        #[command(subcommand)]
+        command: keys::KeysCommand,
     },
     /// Print the OpenAPI 3.1 document of the HTTP API (what
     /// `/api/user/v1/openapi.json` serves), for client generators.
@@ -167,6 +182,9 @@ pub enum UsersCommand {
     Create(accounts::CreateUser),
     /// Grant a permission, e.g. student.can_deactivate_users.
     Grant(accounts::GrantPermission),
+    /// Print everything stored about an account, opened (a data-access
+    /// request's answer, and what support needs to see).
+    Show(accounts::ShowUser),
 }
 
 #[derive(Debug, Subcommand)]
@@ -222,11 +240,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Plugin { command: PluginCommand::Run(args) } => plugin::run(&args),
         Command::Users { command: UsersCommand::Create(args) } => accounts::create_user(&common, args).await,
         Command::Users { command: UsersCommand::Grant(args) } => accounts::grant_permission(&common, args).await,
+        Command::Users { command: UsersCommand::Show(args) } => accounts::show_user(&common, args).await,
         Command::Clients { command: ClientsCommand::Create(args) } => accounts::create_client(&common, args).await,
         Command::Tokens { command: TokensCommand::Issue(args) } => accounts::issue_token(&common, args).await,
         Command::Retirement { command } => retirement::run(&common, command).await,
         Command::Orgs { command } => retirement::run_orgs(&common, command).await,
         Command::Import { command } => import::run(&common, command).await,
+        Command::Keys { command } => keys::run(&common, command).await,
         Command::Mail { command: MailCommand::Outbox { state, limit, retry_dead } } => {
             let db = open_db(&common).await?;
             if retry_dead {
@@ -244,14 +264,78 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 /// Connects to the database and applies migrations, for a command that
 /// keeps no cache.
 async fn open_db(common: &CommonArgs) -> anyhow::Result<Db> {
-    open_db_with(common, Arc::new(NoCache), false).await
+    let sites = {
+        let common = common.clone();
+        tokio::task::spawn_blocking(move || load_sites(&common)).await??
+    };
+    open_db_with(common, &sites.current(), Arc::new(NoCache), false).await
 }
 
-/// Connects to the database and applies migrations; `hook` hears of every
-/// change, and with `listen` of other instances' changes too.
-async fn open_db_with(common: &CommonArgs, hook: Arc<dyn CacheHook>, listen: bool) -> anyhow::Result<Db> {
+/// Connects to the database, applies migrations and opens the vault of
+/// `sites`' tenants; `hook` hears of every change, and with `listen` of
+/// other instances' changes too.
+async fn open_db_with(
+    common: &CommonArgs,
+    sites: &crate::sites::SiteSet,
+    hook: Arc<dyn CacheHook>,
+    listen: bool,
+) -> anyhow::Result<Db> {
     let options = Options { synchronous: common.sqlite_synchronous, hook, listen };
-    Db::connect(&common.database, options).await.with_context(|| format!("cannot open {}", common.database))
+    let db =
+        Db::connect(&common.database, options).await.with_context(|| format!("cannot open {}", common.database))?;
+    open_vault(common, &db, sites, None).await?;
+    Ok(db)
+}
+
+/// Opens the vault of tenant keys for `db` (with `replace`'s keys for its
+/// tenant instead of the configured ones, when given), checks the keys against the data, writes a
+/// keyring made on first start, and lends the vault to `db`.
+async fn open_vault(
+    common: &CommonArgs,
+    db: &Db,
+    sites: &crate::sites::SiteSet,
+    replace: Option<(String, crate::crypto::TenantKeys)>,
+) -> anyhow::Result<()> {
+    use crate::crypto::setup::{self, KeySource, VaultOptions};
+    let mut tenants = std::collections::BTreeMap::new();
+    for site in sites.all() {
+        let source = site.config.keys.as_ref().and_then(|k| match (&k.file, &k.env) {
+            (Some(file), _) => Some(KeySource::File(common.sites.join(file))),
+            (None, Some(var)) => Some(KeySource::Env(var.clone())),
+            (None, None) => None,
+        });
+        let entry = tenants.entry(site.tenant.clone()).or_insert(None);
+        if entry.is_none() {
+            *entry = source;
+        }
+    }
+    let options = VaultOptions {
+        database_url: common.database.clone(),
+        tenants,
+        keyring: common.keyring.clone(),
+        keystore: common.keystore.clone(),
+    };
+    let (vault, created) = setup::open(&options).await.context("cannot open the tenant keys")?;
+    let vault = match replace {
+        Some((tenant, keys)) => {
+            let mut ring = vault.keyring().clone();
+            ring.tenants.insert(tenant, keys);
+            crate::crypto::Vault::new(ring, vault.store().clone())
+        }
+        None => vault,
+    };
+    db.set_vault(Arc::new(vault));
+    crate::users::sealing::verify_keys(db).await.context("refusing to start: the tenant keys do not fit the data")?;
+    if let Some(new) = created {
+        let path = new.path.clone();
+        tokio::task::spawn_blocking(move || new.keyring.write(&new.path)).await??;
+        tracing::warn!(
+            keyring = %path.display(),
+            "created a keyring with new tenant keys beside the database: back it up apart from the database \
+             (without it the personal data cannot be read; see docs/keys.md)"
+        );
+    }
+    Ok(())
 }
 
 /// Loads the sites directory.

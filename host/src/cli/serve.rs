@@ -18,7 +18,15 @@ pub async fn run(common: &CommonArgs) -> anyhow::Result<()> {
         Arc::new(tokio::task::spawn_blocking(move || load_sites(&common)).await??)
     };
     let cache = Arc::new(RecordCache::new(common.cache_entries));
-    let db = open_db_with(common, cache.clone(), true).await?;
+    let db = open_db_with(common, &sites.current(), cache.clone(), true).await?;
+    if crate::users::encrypt_existing::needed(&db).await? {
+        tracing::info!("accounts written before encryption found: sealing their personal values before serving");
+        let done = crate::users::encrypt_existing::run(&db, 500, |t| {
+            tracing::info!(users = t.users, values = t.values, "sealing existing accounts");
+        })
+        .await?;
+        tracing::info!(users = done.users, values = done.values, "existing accounts sealed");
+    }
     crate::retirement::states::sync(&db, &sites.current()).await.context("cannot apply the retirement states")?;
     let state = AppState::new(App {
         db: db.clone(),

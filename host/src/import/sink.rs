@@ -12,7 +12,8 @@ use crate::args;
 use crate::auth::password::{self, FromDjango};
 use crate::clock::now_micros;
 use crate::store::{Backend, Column, Conn, FromRow, Row, StoreResult};
-use crate::users::types::{email_key, username_key};
+use crate::users::sealing::{self, col};
+use crate::users::types::username_key;
 
 /// How a row compared with the stored one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,7 +70,8 @@ struct StoredProfile {
     language: String,
     location: String,
     city: Option<String>,
-    year_of_birth: Option<i64>,
+    /// As text: the column holds sealed text.
+    year_of_birth: Option<String>,
     gender: Option<String>,
     level_of_education: Option<String>,
     mailing_address: Option<String>,
@@ -83,6 +85,8 @@ struct StoredProfile {
 
 const PROFILE_COLUMNS: &str = "name, meta, language, location, city, year_of_birth, gender, level_of_education, \
                                mailing_address, goals, country, state, bio, phone_number, profile_image_uploaded_at";
+const PROFILE_SELECT: &str = "name, meta, language, location, city, CAST(year_of_birth AS TEXT), gender, \
+     level_of_education, mailing_address, goals, country, state, bio, phone_number, profile_image_uploaded_at";
 
 impl FromRow for StoredProfile {
     fn from_row(row: &dyn Row) -> StoreResult<Self> {
@@ -107,6 +111,42 @@ impl FromRow for StoredProfile {
 }
 
 impl StoredProfile {
+    /// The sealed fields, with their column names.
+    fn sealed_fields(&mut self) -> [(&'static str, &mut Option<String>); 6] {
+        [
+            ("city", &mut self.city),
+            ("year_of_birth", &mut self.year_of_birth),
+            ("mailing_address", &mut self.mailing_address),
+            ("goals", &mut self.goals),
+            ("bio", &mut self.bio),
+            ("phone_number", &mut self.phone_number),
+        ]
+    }
+
+    /// Opens what was read under `user_id`'s key.
+    async fn open(mut self, c: &mut Conn, user_id: i64) -> StoreResult<StoredProfile> {
+        let key = sealing::key_of(c, user_id).await?;
+        let key = key.as_deref();
+        self.name = sealing::open(key, col::NAME, &self.name)?;
+        self.meta = sealing::open(key, col::META, &self.meta)?;
+        for (column, value) in self.sealed_fields() {
+            *value = sealing::open_opt(key, &col::profile(column), value.as_deref())?;
+        }
+        Ok(self)
+    }
+
+    /// Seals what is to be written under `user_id`'s key.
+    async fn seal(&self, c: &mut Conn, user_id: i64) -> StoreResult<StoredProfile> {
+        let mut sealed = self.clone();
+        sealed.name = sealing::seal(c, user_id, col::NAME, &self.name).await?;
+        sealed.meta = sealing::seal(c, user_id, col::META, &self.meta).await?;
+        let Some(key) = sealing::key_of(c, user_id).await? else { return Ok(sealed) };
+        for (column, value) in sealed.sealed_fields() {
+            *value = value.as_deref().map(|v| key.seal(&col::profile(column), v));
+        }
+        Ok(sealed)
+    }
+
     /// The LMS profile as it is stored here (an empty one when there is none).
     fn from_lms(p: Option<&LmsProfile>) -> StoredProfile {
         let Some(p) = p else {
@@ -134,7 +174,7 @@ impl StoredProfile {
             language: p.language.clone(),
             location: p.location.clone(),
             city: p.city.clone(),
-            year_of_birth: p.year_of_birth,
+            year_of_birth: p.year_of_birth.map(|y| y.to_string()),
             gender: p.gender.clone(),
             level_of_education: p.level_of_education.clone(),
             mailing_address: p.mailing_address.clone(),
@@ -182,6 +222,13 @@ pub async fn apply(c: &mut Conn, target: &Target<'_>, learners: &[Learner]) -> S
                 args![target.tenant, learner.user.id],
             )
             .await?;
+        let existing = match existing {
+            Some(mut u) => {
+                u.email = sealing::open_of(c, u.id, col::EMAIL, &u.email).await?;
+                Some(u)
+            }
+            None => None,
+        };
         if let Some(conflict) = conflict(c, target.tenant, learner, existing.as_ref().map(|u| u.id)).await? {
             for (table, n) in rows.iter().enumerate() {
                 report.tables[table].conflicting += *n as u64;
@@ -201,9 +248,15 @@ pub async fn apply(c: &mut Conn, target: &Target<'_>, learners: &[Learner]) -> S
         related(c, target, id, learner, &verdict, &mut report).await?;
     }
     if explicit_ids && c.backend() == Backend::Postgres {
-        // Ids given explicitly do not advance the identity sequence.
+        // Ids given explicitly do not advance the identity sequence; it
+        // never moves back (ids of deleted users are not handed out again).
         let _: (i64,) = c
-            .fetch_one("SELECT setval(pg_get_serial_sequence('users', 'id'), (SELECT MAX(id) FROM users))", args![])
+            .fetch_one(
+                "SELECT setval(pg_get_serial_sequence('users', 'id'), \
+                 GREATEST((SELECT MAX(id) FROM users), \
+                 pg_sequence_last_value(pg_get_serial_sequence('users', 'id')::regclass)))",
+                args![],
+            )
             .await?;
     }
     Ok(report)
@@ -215,7 +268,7 @@ async fn conflict(c: &mut Conn, tenant: &str, learner: &Learner, own: Option<i64
     let own = own.unwrap_or(0);
     let checks: [(&'static str, &str, &str, String); 2] = [
         ("username", "username_key", &user.username, username_key(&user.username)),
-        ("email", "email_key", &user.email, email_key(&user.email)),
+        ("email", "email_key", &user.email, sealing::email_index(c, tenant, &user.email)?),
     ];
     for (field, column, value, key) in checks {
         let sql = format!("SELECT id FROM users WHERE tenant = $1 AND {column} = $2 AND id <> $3");
@@ -255,13 +308,15 @@ async fn user(
         let taken: Option<(i64,)> = c.fetch_optional("SELECT id FROM users WHERE id = $1", args![u.id]).await?;
         let explicit = taken.is_none();
         let columns = "tenant, username, username_key, email, email_key, password_hash, is_active, is_staff, \
-                       is_superuser, date_joined, last_login, lms_user_id";
-        let (name_key, address_key) = (username_key(&u.username), email_key(&u.email));
+                       is_superuser, date_joined, last_login, lms_user_id, key_id";
+        let (name_key, address_key) = (username_key(&u.username), sealing::email_index(c, tenant, &u.email)?);
+        let key = c.vault()?.create(tenant).await?;
+        let sealed_email = key.seal(col::EMAIL, &u.email);
         let params = args![
             tenant,
             &u.username,
             &name_key,
-            &u.email,
+            &sealed_email,
             &address_key,
             &hash,
             u.is_active,
@@ -269,20 +324,23 @@ async fn user(
             u.is_superuser,
             u.date_joined,
             u.last_login,
-            u.id
+            u.id,
+            key.id()
         ];
         let (id,): (i64,) = if explicit {
             let sql = format!(
-                "INSERT INTO users (id, {columns}) VALUES ($12, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
-                 RETURNING id"
+                "INSERT INTO users (id, {columns}) \
+                 VALUES ($12, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id"
             );
             c.fetch_one(&sql, params).await?
         } else {
             let sql = format!(
-                "INSERT INTO users ({columns}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id"
+                "INSERT INTO users ({columns}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+                 RETURNING id"
             );
             c.fetch_one(&sql, params).await?
         };
+        c.remember_key(id, Some(key));
         let profile = StoredProfile::from_lms(learner.profile.as_ref());
         write_profile(c, id, &profile, true).await?;
         if learner.profile.is_some() {
@@ -311,14 +369,16 @@ async fn user(
     let outcome = if same {
         Outcome::Unchanged
     } else {
+        let index = sealing::email_index(c, tenant, &u.email)?;
+        let sealed_email = sealing::seal(c, id, col::EMAIL, &u.email).await?;
         c.execute(
             "UPDATE users SET username = $1, username_key = $2, email = $3, email_key = $4, password_hash = $5, \
              is_active = $6, is_staff = $7, is_superuser = $8, date_joined = $9, last_login = $10 WHERE id = $11",
             args![
                 &u.username,
                 &username_key(&u.username),
-                &u.email,
-                &email_key(&u.email),
+                &sealed_email,
+                &index,
                 &hash,
                 u.is_active,
                 u.is_staff,
@@ -335,7 +395,11 @@ async fn user(
     if learner.profile.is_some() {
         let wanted = StoredProfile::from_lms(learner.profile.as_ref());
         let stored: Option<StoredProfile> =
-            c.fetch_optional(&format!("SELECT {PROFILE_COLUMNS} FROM profiles WHERE user_id = $1"), args![id]).await?;
+            c.fetch_optional(&format!("SELECT {PROFILE_SELECT} FROM profiles WHERE user_id = $1"), args![id]).await?;
+        let stored = match stored {
+            Some(p) => Some(p.open(c, id).await?),
+            None => None,
+        };
         let outcome = match stored {
             Some(stored) if stored == wanted => Outcome::Unchanged,
             Some(_) => {
@@ -353,6 +417,7 @@ async fn user(
 }
 
 async fn write_profile(c: &mut Conn, id: i64, p: &StoredProfile, insert: bool) -> StoreResult<()> {
+    let p = &p.seal(c, id).await?;
     let sql = if insert {
         format!(
             "INSERT INTO profiles (user_id, {PROFILE_COLUMNS}) \
@@ -373,7 +438,7 @@ async fn write_profile(c: &mut Conn, id: i64, p: &StoredProfile, insert: bool) -
             &p.language,
             &p.location,
             &p.city,
-            p.year_of_birth,
+            &p.year_of_birth,
             &p.gender,
             &p.level_of_education,
             &p.mailing_address,
@@ -415,18 +480,31 @@ async fn sync_keyed(
     c: &mut Conn,
     id: i64,
     (table, key_column, value_column): (&str, &str, &str),
+    sealed_as: Option<&str>,
     rows: &[(&String, &String)],
     counts: &mut Counts,
 ) -> StoreResult<()> {
     let sql = format!("SELECT {key_column}, {value_column} FROM {table} WHERE user_id = $1");
     let stored: Vec<(String, String)> = c.fetch_all(&sql, args![id]).await?;
-    let stored: HashMap<String, String> = stored.into_iter().collect();
+    let mut opened = HashMap::new();
+    for (key, value) in stored {
+        let value = match sealed_as {
+            Some(column) => sealing::open_of(c, id, column, &value).await?,
+            None => value,
+        };
+        opened.insert(key, value);
+    }
+    let stored = opened;
     let insert_sql = format!("INSERT INTO {table} (user_id, {key_column}, {value_column}) VALUES ($1, $2, $3)");
     let update_sql = format!("UPDATE {table} SET {value_column} = $3 WHERE user_id = $1 AND {key_column} = $2");
     for (key, value) in rows {
         let outcome = sync_one(c, id, stored.get(*key).cloned(), *value, async |c, insert| {
             let sql = if insert { &insert_sql } else { &update_sql };
-            c.execute(sql, args![id, *key, *value]).await.map(drop)
+            let value = match sealed_as {
+                Some(column) => sealing::seal(c, id, column, value).await?,
+                None => (*value).clone(),
+            };
+            c.execute(sql, args![id, *key, &value]).await.map(drop)
         })
         .await?;
         counts.count(outcome);
@@ -446,7 +524,8 @@ async fn related(
     let now = now_micros();
     let links = learner.social_links.iter().filter(|l| verdict.keeps(Table::SocialLink, l.0));
     let links: Vec<(&String, &String)> = links.map(|(_, platform, link)| (platform, link)).collect();
-    sync_keyed(c, id, ("social_links", "platform", "social_link"), &links, report.counts(Table::SocialLink)).await?;
+    let counts = report.counts(Table::SocialLink);
+    sync_keyed(c, id, ("social_links", "platform", "social_link"), Some(col::SOCIAL_LINK), &links, counts).await?;
     // Language proficiencies: a set of codes.
     let stored: Vec<(String,)> =
         c.fetch_all("SELECT code FROM language_proficiencies WHERE user_id = $1", args![id]).await?;
@@ -463,7 +542,7 @@ async fn related(
     }
     let preferences = learner.preferences.iter().filter(|p| verdict.keeps(Table::Preference, p.0));
     let preferences: Vec<(&String, &String)> = preferences.map(|(_, key, value)| (key, value)).collect();
-    sync_keyed(c, id, ("preferences", "key", "value"), &preferences, report.counts(Table::Preference)).await?;
+    sync_keyed(c, id, ("preferences", "key", "value"), None, &preferences, report.counts(Table::Preference)).await?;
     // Org tags: one value per (org, key).
     let stored: Vec<(String, String, String)> =
         c.fetch_all("SELECT org, key, value FROM org_tags WHERE user_id = $1", args![id]).await?;
@@ -508,6 +587,10 @@ async fn pending_rows(
         let (name, value, extra) = kind.columns();
         let sql = format!("SELECT {value}, {extra} FROM {name} WHERE user_id = $1");
         let stored: Option<(String, String)> = c.fetch_optional(&sql, args![id]).await?;
+        let stored = match stored {
+            Some((v, x)) => Some(kind.open(c, id, v, x).await?),
+            None => None,
+        };
         let wanted = (p.value.clone(), p.extra.clone());
         let outcome =
             sync_one(c, id, stored, &wanted, async |c, insert| pending(c, insert, kind, id, p, now).await).await?;
@@ -517,6 +600,10 @@ async fn pending_rows(
         let stored: Option<(String, i64)> = c
             .fetch_optional("SELECT secondary_email, is_active FROM account_recovery WHERE user_id = $1", args![id])
             .await?;
+        let stored = match stored {
+            Some((address, active)) => Some((sealing::open_of(c, id, col::SECONDARY_EMAIL, &address).await?, active)),
+            None => None,
+        };
         let active = i64::from(r.extra == "1");
         let wanted = (r.value.clone(), active);
         let outcome = sync_one(c, id, stored, &wanted, async |c, insert| {
@@ -527,7 +614,9 @@ async fn pending_rows(
                 "UPDATE account_recovery SET secondary_email = $2, is_active = $3, secondary_email_key = $4 \
                  WHERE user_id = $1"
             };
-            c.execute(sql, args![id, &r.value, active, &email_key(&r.value)]).await.map(drop)
+            let index = sealing::email_index_of(c, id, &r.value).await?;
+            let sealed = sealing::seal(c, id, col::SECONDARY_EMAIL, &r.value).await?;
+            c.execute(sql, args![id, &sealed, active, &index]).await.map(drop)
         })
         .await?;
         report.counts(Table::Recovery).count(outcome);
@@ -544,6 +633,35 @@ enum PendingTable {
 }
 
 impl PendingTable {
+    /// The sealed columns' names: (value, second column if sealed).
+    fn sealed_as(self) -> (&'static str, Option<&'static str>) {
+        match self {
+            PendingTable::Email => (col::NEW_EMAIL, None),
+            PendingTable::Name => (col::NEW_NAME, Some(col::RATIONALE)),
+            PendingTable::Secondary => (col::NEW_SECONDARY_EMAIL, None),
+        }
+    }
+
+    async fn open(self, c: &mut Conn, id: i64, value: String, extra: String) -> StoreResult<(String, String)> {
+        let (v, x) = self.sealed_as();
+        let value = sealing::open_of(c, id, v, &value).await?;
+        let extra = match x {
+            Some(x) => sealing::open_of(c, id, x, &extra).await?,
+            None => extra,
+        };
+        Ok((value, extra))
+    }
+
+    async fn seal(self, c: &mut Conn, id: i64, value: &str, extra: &str) -> StoreResult<(String, String)> {
+        let (v, x) = self.sealed_as();
+        let value = sealing::seal(c, id, v, value).await?;
+        let extra = match x {
+            Some(x) => sealing::seal(c, id, x, extra).await?,
+            None => extra.to_owned(),
+        };
+        Ok((value, extra))
+    }
+
     fn columns(self) -> (&'static str, &'static str, &'static str) {
         match self {
             PendingTable::Email => ("pending_email_changes", "new_email", "activation_key"),
@@ -562,13 +680,14 @@ async fn pending(
     p: &super::source::LmsPending,
     now: i64,
 ) -> StoreResult<()> {
+    let (sealed_value, sealed_extra) = table.seal(c, id, &p.value, &p.extra).await?;
     let (table, value, extra) = table.columns();
     if insert {
         let sql = format!("INSERT INTO {table} (user_id, {value}, {extra}, created) VALUES ($1, $2, $3, $4)");
-        c.execute(&sql, args![id, &p.value, &p.extra, now]).await.map(drop)
+        c.execute(&sql, args![id, &sealed_value, &sealed_extra, now]).await.map(drop)
     } else {
         let sql = format!("UPDATE {table} SET {value} = $2, {extra} = $3 WHERE user_id = $1");
-        c.execute(&sql, args![id, &p.value, &p.extra]).await.map(drop)
+        c.execute(&sql, args![id, &sealed_value, &sealed_extra]).await.map(drop)
     }
 }
 
@@ -600,6 +719,14 @@ async fn retirement_rows(
                 args![id],
             )
             .await?;
+        let stored = match stored {
+            Some(mut row) => {
+                row.1 = sealing::open_of(c, id, col::ORIGINAL_EMAIL, &row.1).await?;
+                row.2 = sealing::open_of(c, id, col::ORIGINAL_NAME, &row.2).await?;
+                Some(row)
+            }
+            None => None,
+        };
         let wanted: Status = (
             s.original_username.clone(),
             s.original_email.clone(),
@@ -614,18 +741,21 @@ async fn retirement_rows(
         let outcome = sync_one(c, id, stored, &wanted, async |c, insert| {
             let sql = if insert {
                 "INSERT INTO retirement_status (user_id, original_username, original_email, original_name, \
-                 retired_username, retired_email, current_state_id, last_state_id, responses, orgs, created, modified) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+                 retired_username, retired_email, current_state_id, last_state_id, responses, orgs, created, modified, \
+                 original_email_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
             } else {
                 "UPDATE retirement_status SET original_username = $2, original_email = $3, original_name = $4, \
                  retired_username = $5, retired_email = $6, current_state_id = $7, last_state_id = $8, \
-                 responses = $9, orgs = $10, created = $11, modified = $12 WHERE user_id = $1"
+                 responses = $9, orgs = $10, created = $11, modified = $12, original_email_key = $13 WHERE user_id = $1"
             };
+            let index = sealing::email_index_of(c, id, &s.original_email).await?;
+            let email = sealing::seal(c, id, col::ORIGINAL_EMAIL, &s.original_email).await?;
+            let name = sealing::seal(c, id, col::ORIGINAL_NAME, &s.original_name).await?;
             let params = args![
                 id,
                 &s.original_username,
-                &s.original_email,
-                &s.original_name,
+                &email,
+                &name,
                 &s.retired_username,
                 &s.retired_email,
                 current,
@@ -633,7 +763,8 @@ async fn retirement_rows(
                 &s.responses,
                 &orgs,
                 s.created,
-                s.modified
+                s.modified,
+                &index
             ];
             c.execute(sql, params).await.map(drop)
         })
@@ -665,6 +796,14 @@ async fn retirement_rows(
                 args![id],
             )
             .await?;
+        let stored = match stored {
+            Some(mut row) => {
+                row.1 = sealing::open_of(c, id, col::REPORT_EMAIL, &row.1).await?;
+                row.2 = sealing::open_of(c, id, col::REPORT_NAME, &row.2).await?;
+                Some(row)
+            }
+            None => None,
+        };
         let wanted: Reporting = (
             r.original_username.clone(),
             r.original_email.clone(),
@@ -681,16 +820,10 @@ async fn retirement_rows(
                  original_name = $4, is_being_processed = $5, orgs = $6, created = $7, modified = $8 \
                  WHERE user_id = $1"
             };
-            let params = args![
-                id,
-                &r.original_username,
-                &r.original_email,
-                &r.original_name,
-                r.is_being_processed,
-                &orgs,
-                r.created,
-                r.modified
-            ];
+            let email = sealing::seal(c, id, col::REPORT_EMAIL, &r.original_email).await?;
+            let name = sealing::seal(c, id, col::REPORT_NAME, &r.original_name).await?;
+            let params =
+                args![id, &r.original_username, &email, &name, r.is_being_processed, &orgs, r.created, r.modified];
             c.execute(sql, params).await.map(drop)
         })
         .await?;

@@ -20,6 +20,7 @@ use crate::pyrepr::{py_repr, py_str};
 use crate::sites::Site;
 use crate::store::{Backend, Conn, Db, StoreError};
 use crate::users::retired::{retired_email, retired_username};
+use crate::users::sealing::{self, col};
 use crate::users::store::{self as users, audit};
 
 /// The row of an action body's username, which must be in a working state.
@@ -120,18 +121,13 @@ pub async fn queue_partner_report(db: &Db, site: &Arc<Site>, body: &Value) -> Re
             let orgs: BTreeSet<String> = row.orgs.iter().cloned().chain(tags).filter(|o| !o.is_empty()).collect();
             if !orgs.is_empty() {
                 let orgs = Value::from(orgs.into_iter().collect::<Vec<_>>()).to_string();
+                let email = sealing::seal(c, row.user_id, col::REPORT_EMAIL, &row.original_email).await?;
+                let name = sealing::seal(c, row.user_id, col::REPORT_NAME, &row.original_name).await?;
                 c.execute(
                     "INSERT INTO partner_reporting_status (user_id, original_username, original_email, original_name, \
                      orgs, is_being_processed, created, modified) VALUES ($1, $2, $3, $4, $5, 0, $6, $6) \
                      ON CONFLICT (user_id) DO NOTHING",
-                    args![
-                        row.user_id,
-                        &row.original_username,
-                        &row.original_email,
-                        &row.original_name,
-                        &orgs,
-                        now_micros()
-                    ],
+                    args![row.user_id, &row.original_username, &email, &name, &orgs, now_micros()],
                 )
                 .await?;
             }
@@ -204,14 +200,15 @@ pub async fn fetch_partner_report(db: &Db, tenant: &str) -> Result<Vec<ReportRow
                 )
                 .await?;
             }
-            Ok(rows
-                .into_iter()
-                .map(|(_, user_id, original_username, original_email, original_name, orgs, created)| {
-                    let mut orgs: Vec<String> = serde_json::from_str(&orgs).unwrap_or_default();
-                    orgs.sort();
-                    ReportRow { user_id, original_username, original_email, original_name, orgs, created }
-                })
-                .collect())
+            let mut report = Vec::with_capacity(rows.len());
+            for (_, user_id, original_username, original_email, original_name, orgs, created) in rows {
+                let mut orgs: Vec<String> = serde_json::from_str(&orgs).unwrap_or_default();
+                orgs.sort();
+                let original_email = sealing::open_of(c, user_id, col::REPORT_EMAIL, &original_email).await?;
+                let original_name = sealing::open_of(c, user_id, col::REPORT_NAME, &original_name).await?;
+                report.push(ReportRow { user_id, original_username, original_email, original_name, orgs, created });
+            }
+            Ok(report)
         })
     })
     .await
@@ -230,13 +227,13 @@ pub async fn partner_report_cleanup(db: &Db, site: &Site, body: &Value) -> Resul
         return Err(no_names());
     }
     let tenant = site.tenant.clone();
-    db.write(move |c| {
+    let learners = db.write(move |c| {
         Box::pin(async move {
-            let mut found: Vec<(i64, String)> = Vec::new();
+            let mut found: Vec<(i64, String, i64)> = Vec::new();
             for name in &names {
-                let row: Option<(i64, String)> = c
+                let row: Option<(i64, String, i64)> = c
                     .fetch_optional(
-                        "SELECT r.id, r.original_username FROM partner_reporting_status r \
+                        "SELECT r.id, r.original_username, r.user_id FROM partner_reporting_status r \
                          JOIN users u ON u.id = r.user_id \
                          WHERE r.original_username = $2 AND u.tenant = $1 AND r.is_being_processed = 1",
                         args![&tenant, name],
@@ -258,14 +255,15 @@ pub async fn partner_report_cleanup(db: &Db, site: &Site, body: &Value) -> Resul
                     found_names.join(", ")
                 )));
             }
-            for (id, _) in &found {
+            for (id, ..) in &found {
                 c.execute("DELETE FROM partner_reporting_status WHERE id = $1", args![*id]).await?;
             }
-            Ok(())
+            Ok(found.into_iter().map(|f| f.2).collect::<Vec<i64>>())
         })
     })
     .await?;
     db.purge_wal().await;
+    sealing::destroy_finished_keys(db, learners).await?;
     Ok(())
 }
 
@@ -278,29 +276,34 @@ pub async fn retirement_cleanup(db: &Db, site: &Site, body: &Value) -> Result<()
     let (r_user, r_email, r_name) =
         (redacted("redacted_username"), redacted("redacted_email"), redacted("redacted_name"));
     let tenant = site.tenant.clone();
-    db.write(move |c| {
-        Box::pin(async move {
-            let mut ids = Vec::new();
-            for name in &usernames {
-                match status::by_original_username(c, &tenant, name).await? {
-                    Some(row) if row.current.name == "COMPLETE" && !ids.contains(&row.id) => ids.push(row.id),
-                    _ => return Err(bad_request("Not all usernames exist in the COMPLETE state.")),
+    let learners = db
+        .write(move |c| {
+            Box::pin(async move {
+                let (mut ids, mut learners) = (Vec::new(), Vec::new());
+                for name in &usernames {
+                    match status::by_original_username(c, &tenant, name).await? {
+                        Some(row) if row.current.name == "COMPLETE" && !ids.contains(&row.id) => {
+                            ids.push(row.id);
+                            learners.push(row.user_id);
+                        }
+                        _ => return Err(bad_request("Not all usernames exist in the COMPLETE state.")),
+                    }
                 }
-            }
-            for id in &ids {
-                c.execute(
+                for id in &ids {
+                    c.execute(
                     "UPDATE retirement_status SET original_username = $1, original_email = $2, original_name = $3, \
                      responses = '' WHERE id = $4",
                     args![&r_user, &r_email, &r_name, *id],
                 )
                 .await?;
-                c.execute("DELETE FROM retirement_status WHERE id = $1", args![*id]).await?;
-            }
-            Ok(())
+                    c.execute("DELETE FROM retirement_status WHERE id = $1", args![*id]).await?;
+                }
+                Ok(learners)
+            })
         })
-    })
-    .await?;
+        .await?;
     db.purge_wal().await;
+    sealing::destroy_finished_keys(db, learners).await?;
     Ok(())
 }
 

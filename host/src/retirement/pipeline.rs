@@ -76,9 +76,9 @@ pub async fn queue(db: &Db, site: &Site, query: &[(String, String)]) -> Result<V
                  ORDER BY s.id LIMIT $4"
             );
             let limit = limit.unwrap_or(i64::MAX);
-            let rows: Vec<StatusRow> = c
-                .fetch_all(&sql, &[Param::from(tenant.as_str()), before.into(), Param::from(&ids), limit.into()])
-                .await?;
+            let rows =
+                status::fetch(c, &sql, &[Param::from(tenant.as_str()), before.into(), Param::from(&ids), limit.into()])
+                    .await?;
             Ok(Value::Array(rows.iter().map(StatusRow::to_json).collect()))
         })
     })
@@ -164,9 +164,12 @@ pub async fn by_status_and_date(db: &Db, site: &Site, query: &[(String, String)]
                 "{SELECT_STATUS} WHERE u.tenant = $1 AND s.current_state_id = $2 AND s.created >= $3 \
                  AND s.created < $4 ORDER BY s.id"
             );
-            let rows: Vec<StatusRow> = c
-                .fetch_all(&sql, args![&tenant, state.id, midnight_micros(start), midnight_micros(end) + DAY_MICROS])
-                .await?;
+            let rows = status::fetch(
+                c,
+                &sql,
+                args![&tenant, state.id, midnight_micros(start), midnight_micros(end) + DAY_MICROS],
+            )
+            .await?;
             Ok(Value::Array(rows.iter().map(StatusRow::to_json).collect()))
         })
     })

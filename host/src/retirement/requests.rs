@@ -10,6 +10,7 @@ use crate::preferences::service as preferences;
 use crate::sites::Site;
 use crate::store::{Conn, Db, StoreError};
 use crate::users::retired::{retired_email, retired_username};
+use crate::users::sealing::{self, col};
 use crate::users::store::audit;
 use crate::users::User;
 
@@ -63,21 +64,25 @@ pub async fn create(
     let identifiers = retired_identifiers(c, site, user).await?;
     let orgs = serde_json::Value::from(preferences::orgs_of(c, user.id).await?).to_string();
     let now = now_micros();
+    let email_index = sealing::email_index(c, &site.tenant, &user.email)?;
+    let sealed_email = sealing::seal(c, user.id, col::ORIGINAL_EMAIL, &user.email).await?;
+    let sealed_name = sealing::seal(c, user.id, col::ORIGINAL_NAME, original_name).await?;
     c.execute(
         "INSERT INTO retirement_status (user_id, original_username, original_email, original_name, retired_username, \
-         retired_email, current_state_id, last_state_id, responses, orgs, created, modified) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $10, $10)",
+         retired_email, current_state_id, last_state_id, responses, orgs, created, modified, original_email_key) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $10, $10, $11)",
         args![
             user.id,
             &user.username,
-            &user.email,
-            original_name,
+            &sealed_email,
+            &sealed_name,
             &identifiers.username,
             &identifiers.email,
             pending_id,
             "Created in state PENDING (step 1) by create_retirement",
             &orgs,
-            now
+            now,
+            &email_index
         ],
     )
     .await?;
@@ -101,8 +106,8 @@ async fn retired_identifiers(c: &mut Conn, site: &Site, user: &User) -> Result<R
     let reuse_email: Option<(String,)> = c
         .fetch_optional(
             "SELECT s.retired_email FROM retirement_status s JOIN users u ON u.id = s.user_id \
-             WHERE s.original_email = $2 AND u.tenant = $1 ORDER BY s.modified DESC LIMIT 1",
-            args![&site.tenant, &user.email],
+             WHERE s.original_email_key = $2 AND u.tenant = $1 ORDER BY s.modified DESC LIMIT 1",
+            args![&site.tenant, &sealing::email_index(c, &site.tenant, &user.email)?],
         )
         .await?;
     Ok(RetiredIdentifiers {

@@ -6,7 +6,8 @@ use serde_json::{json, Value};
 use super::states::REQUIRED;
 use crate::args;
 use crate::clock::{iso8601, python_datetime};
-use crate::store::{Column, Conn, FromRow, Row, StoreResult};
+use crate::store::{Column, Conn, FromRow, Param, Row, StoreResult};
+use crate::users::sealing::{self, col};
 
 /// A state as rows reference it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +46,8 @@ pub struct StatusRow {
     pub orgs: Vec<String>,
     pub created: i64,
     pub modified: i64,
+    tenant: String,
+    key_id: Option<String>,
 }
 
 impl FromRow for StatusRow {
@@ -66,6 +69,8 @@ impl FromRow for StatusRow {
             orgs: serde_json::from_str(&orgs).unwrap_or_default(),
             created: Column::read(row, 17)?,
             modified: Column::read(row, 18)?,
+            tenant: Column::read(row, 19)?,
+            key_id: Column::read(row, 20)?,
         })
     }
 }
@@ -75,11 +80,22 @@ pub const SELECT_STATUS: &str = "SELECT s.id, s.user_id, u.username AS user_user
      p.name AS profile_name, cs.id AS cur_id, cs.state_name AS cur_name, cs.state_execution_order AS cur_order, \
      ls.id AS last_id, ls.state_name AS last_name, ls.state_execution_order AS last_order, \
      s.original_username, s.original_email, s.original_name, s.retired_username, s.retired_email, s.orgs, \
-     s.created, s.modified \
+     s.created, s.modified, u.tenant, u.key_id \
      FROM retirement_status s JOIN users u ON u.id = s.user_id LEFT JOIN profiles p ON p.user_id = s.user_id \
      JOIN retirement_states cs ON cs.id = s.current_state_id JOIN retirement_states ls ON ls.id = s.last_state_id";
 
 impl StatusRow {
+    /// Opens the sealed values read from the row.
+    async fn open(mut self, c: &mut Conn) -> StoreResult<StatusRow> {
+        let key = sealing::key_named(c, &self.tenant, self.key_id.as_deref()).await?;
+        let key = key.as_deref();
+        self.user_email = sealing::open(key, col::EMAIL, &self.user_email)?;
+        self.profile_name = sealing::open(key, col::NAME, &self.profile_name)?;
+        self.original_email = sealing::open(key, col::ORIGINAL_EMAIL, &self.original_email)?;
+        self.original_name = sealing::open(key, col::ORIGINAL_NAME, &self.original_name)?;
+        Ok(self)
+    }
+
     /// The status object of the API.
     pub fn to_json(&self) -> Value {
         json!({
@@ -134,19 +150,36 @@ pub async fn by_original_username(
     original_username: &str,
 ) -> StoreResult<Option<StatusRow>> {
     let sql = format!("{SELECT_STATUS} WHERE s.original_username = $2 AND u.tenant = $1 ORDER BY s.id LIMIT 1");
-    c.fetch_optional(&sql, args![tenant, original_username]).await
+    fetch_one(c, &sql, args![tenant, original_username]).await
+}
+
+/// The status rows `sql` (which starts with [`SELECT_STATUS`]) selects, opened.
+pub async fn fetch(c: &mut Conn, sql: &str, params: &[Param<'_>]) -> StoreResult<Vec<StatusRow>> {
+    let rows: Vec<StatusRow> = c.fetch_all(sql, params).await?;
+    let mut opened = Vec::with_capacity(rows.len());
+    for row in rows {
+        opened.push(row.open(c).await?);
+    }
+    Ok(opened)
+}
+
+async fn fetch_one(c: &mut Conn, sql: &str, params: &[Param<'_>]) -> StoreResult<Option<StatusRow>> {
+    match c.fetch_optional::<StatusRow>(sql, params).await? {
+        Some(row) => Ok(Some(row.open(c).await?)),
+        None => Ok(None),
+    }
 }
 
 /// The status row of user `user_id`.
 pub async fn by_user_id(c: &mut Conn, user_id: i64) -> StoreResult<Option<StatusRow>> {
     let sql = format!("{SELECT_STATUS} WHERE s.user_id = $1");
-    c.fetch_optional(&sql, args![user_id]).await
+    fetch_one(c, &sql, args![user_id]).await
 }
 
 /// The status row `id` of `tenant`.
 pub async fn by_id(c: &mut Conn, tenant: &str, id: i64) -> StoreResult<Option<StatusRow>> {
     let sql = format!("{SELECT_STATUS} WHERE u.tenant = $1 AND s.id = $2");
-    c.fetch_optional(&sql, args![tenant, id]).await
+    fetch_one(c, &sql, args![tenant, id]).await
 }
 
 /// The tenant's states in execution order.

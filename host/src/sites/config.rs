@@ -61,6 +61,21 @@ pub struct SiteConfig {
     pub sessions: SessionsConfig,
     #[serde(default)]
     pub email: EmailConfig,
+    /// Where the tenant's keys are (absent: the default keyring).
+    #[serde(default)]
+    pub keys: Option<KeysConfig>,
+}
+
+/// `keys`: a keyring file or an environment variable holding one (exactly one).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeysConfig {
+    /// A keyring file, relative to the sites directory.
+    #[serde(default)]
+    pub file: Option<std::path::PathBuf>,
+    /// An environment variable holding a keyring's JSON.
+    #[serde(default)]
+    pub env: Option<String>,
 }
 
 /// Browser sessions: the login page and API, `/login_refresh`, `/logout`.

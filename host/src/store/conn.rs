@@ -7,12 +7,15 @@
 //! either database.
 
 use std::any::Any;
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::PgRow;
 use sqlx::{Postgres, Transaction};
 
 use super::{sqlite, Backend, StoreError, StoreResult};
+use crate::crypto::{LearnerKey, Vault};
 
 /// A value bound to a `$n` parameter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,6 +148,8 @@ tuple_from_row!(A 0, B 1, C 2, D 3, E 4, F 5);
 tuple_from_row!(A 0, B 1, C 2, D 3, E 4, F 5, G 6);
 tuple_from_row!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7);
 tuple_from_row!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8);
+tuple_from_row!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9);
+tuple_from_row!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10);
 
 /// What a job changed that cached copies depend on.
 #[derive(Default)]
@@ -176,19 +181,22 @@ enum Inner {
 pub struct Conn {
     inner: Inner,
     changes: Changes,
+    vault: Option<Arc<Vault>>,
+    /// Learner keys this job already looked up, by user id (`None`: destroyed).
+    keys: HashMap<i64, Option<Arc<LearnerKey>>>,
 }
 
 impl Conn {
     pub(crate) fn sqlite(conn: rusqlite::Connection) -> Conn {
-        Conn { inner: Inner::Sqlite(conn), changes: Changes::default() }
+        Conn { inner: Inner::Sqlite(conn), changes: Changes::default(), vault: None, keys: HashMap::new() }
     }
 
     pub(crate) fn pg_tx(tx: Transaction<'static, Postgres>) -> Conn {
-        Conn { inner: Inner::PgTx(tx), changes: Changes::default() }
+        Conn { inner: Inner::PgTx(tx), changes: Changes::default(), vault: None, keys: HashMap::new() }
     }
 
     pub(crate) fn pg(conn: PoolConnection<Postgres>) -> Conn {
-        Conn { inner: Inner::Pg(conn), changes: Changes::default() }
+        Conn { inner: Inner::Pg(conn), changes: Changes::default(), vault: None, keys: HashMap::new() }
     }
 
     /// Gives the SQLite connection back to its thread, with what the job changed.
@@ -206,6 +214,27 @@ impl Conn {
             Inner::PgTx(tx) => (tx, self.changes),
             _ => unreachable!("into_pg_tx on a connection without a transaction"),
         }
+    }
+
+    /// Lends the vault to this job (and forgets keys an earlier job looked up).
+    pub(crate) fn set_vault(&mut self, vault: Option<Arc<Vault>>) {
+        self.vault = vault;
+        self.keys.clear();
+    }
+
+    /// The vault personal values are sealed with.
+    pub fn vault(&self) -> StoreResult<Arc<Vault>> {
+        self.vault.clone().ok_or(StoreError::NoVault)
+    }
+
+    /// The learner key of `user_id` this job already looked up.
+    pub fn known_key(&self, user_id: i64) -> Option<Option<Arc<LearnerKey>>> {
+        self.keys.get(&user_id).cloned()
+    }
+
+    /// Remembers `user_id`'s learner key for the rest of this job.
+    pub fn remember_key(&mut self, user_id: i64, key: Option<Arc<LearnerKey>>) {
+        self.keys.insert(user_id, key);
     }
 
     /// Which engine this connection talks to.

@@ -82,6 +82,10 @@ pub enum StoreError {
     Io(String),
     #[error("the database is closed")]
     Closed,
+    #[error("{0}")]
+    Crypto(#[from] crate::crypto::CryptoError),
+    #[error("the database was opened without its vault of keys")]
+    NoVault,
     #[error("the database job was abandoned (its thread failed or the transaction could not start)")]
     Abandoned,
 }
@@ -171,6 +175,7 @@ enum Engine {
 struct Inner {
     engine: Engine,
     hook: Arc<dyn CacheHook>,
+    vault: std::sync::OnceLock<Arc<crate::crypto::Vault>>,
 }
 
 /// What `/metrics` shows of the connections: on SQLite its threads and the
@@ -212,7 +217,18 @@ impl Db {
         } else {
             return Err(StoreError::UnsupportedUrl(url.to_owned()));
         };
-        Ok(Db { inner: Arc::new(Inner { engine, hook: options.hook }) })
+        Ok(Db { inner: Arc::new(Inner { engine, hook: options.hook, vault: std::sync::OnceLock::new() }) })
+    }
+
+    /// Gives every later job the vault personal values are sealed with
+    /// (once; the keys must be verified against this database first).
+    pub fn set_vault(&self, vault: Arc<crate::crypto::Vault>) {
+        let _ = self.inner.vault.set(vault);
+    }
+
+    /// The vault, once set.
+    pub fn vault(&self) -> Option<Arc<crate::crypto::Vault>> {
+        self.inner.vault.get().cloned()
     }
 
     /// Which engine this is.
@@ -234,8 +250,10 @@ impl Db {
             Engine::Sqlite(engine) => {
                 let (tx, rx) = tokio::sync::oneshot::channel();
                 let handle = tokio::runtime::Handle::current();
+                let vault = self.vault();
                 engine
                     .read(Box::new(move |conn: &mut Conn| {
+                        conn.set_vault(vault);
                         let _ = tx.send(handle.block_on(job(conn)));
                     }))
                     .map_err(E::from)?;
@@ -243,6 +261,7 @@ impl Db {
             }
             Engine::Postgres(engine) => {
                 let mut conn = Conn::pg(engine.acquire().await.map_err(E::from)?);
+                conn.set_vault(self.vault());
                 job(&mut conn).await
             }
         }
@@ -261,8 +280,10 @@ impl Db {
             Engine::Sqlite(engine) => {
                 let (tx, rx) = tokio::sync::oneshot::channel::<Result<R, E>>();
                 let handle = tokio::runtime::Handle::current();
+                let vault = self.vault();
                 engine
                     .write(Box::new(move |conn: &mut Conn| {
+                        conn.set_vault(vault);
                         let result = handle.block_on(job(conn));
                         let ok = result.is_ok();
                         sqlite::Finished {
@@ -283,6 +304,7 @@ impl Db {
             Engine::Postgres(engine) => {
                 let tx = engine.begin().await.map_err(E::from)?;
                 let mut conn = Conn::pg_tx(tx);
+                conn.set_vault(self.vault());
                 let result = job(&mut conn).await;
                 let (tx, changes) = conn.into_pg_tx();
                 match result {

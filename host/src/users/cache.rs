@@ -221,6 +221,7 @@ mod tests {
                 date_joined: 0,
                 last_login: None,
                 tokens_revoked_at: None,
+                key_id: None,
             },
             profile: Profile { bio: Some(bio.into()), ..Profile::default() },
             social_links: Vec::new(),

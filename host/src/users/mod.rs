@@ -7,8 +7,10 @@
 
 pub mod age;
 pub mod cache;
+pub mod encrypt_existing;
 pub mod record;
 pub mod retired;
+pub mod sealing;
 pub mod store;
 pub mod types;
 

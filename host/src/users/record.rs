@@ -5,8 +5,9 @@
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
+use super::sealing::{self, col};
 use super::store::{User, USER_COLUMNS, USER_COLUMN_COUNT};
-use super::types::{email_key, username_key};
+use super::types::username_key;
 use crate::args;
 use crate::store::{Backend, Column, Conn, FromRow, Param, Row, StoreError, StoreResult};
 
@@ -109,7 +110,7 @@ impl UserRecord {
 /// The org tag key trusted services record memberships under.
 pub const MEMBERSHIP_KEY: &str = "membership";
 
-const PROFILE_COLUMNS: &str = "p.name, p.meta, p.city, p.year_of_birth, p.gender, p.level_of_education, \
+const PROFILE_COLUMNS: &str = "p.name, p.meta, p.city, CAST(p.year_of_birth AS TEXT), p.gender, p.level_of_education, \
      p.mailing_address, p.goals, p.country, p.state, p.bio, p.phone_number, p.profile_image_uploaded_at";
 
 /// PostgreSQL's record columns after the user's and the profile's: JSON
@@ -129,7 +130,7 @@ enum Filter {
     Username,
     /// `$1` tenant, `$2` id.
     Id,
-    /// `$1` tenant, `$2` e-mail key, `$3` exact address.
+    /// `$1` tenant, `$2` e-mail blind index (the exact address is compared once opened).
     Email,
     /// `$1` tenant, `$2` a JSON array of username keys.
     UsernameKeys,
@@ -142,7 +143,7 @@ impl Filter {
         match (self, backend) {
             (Filter::Username, _) => "u.tenant = $1 AND u.username_key = $2 AND u.username = $3",
             (Filter::Id, _) => "u.tenant = $1 AND u.id = $2",
-            (Filter::Email, _) => "u.tenant = $1 AND u.email_key = $2 AND u.email = $3",
+            (Filter::Email, _) => "u.tenant = $1 AND u.email_key = $2",
             (Filter::UsernameKeys, Backend::Sqlite) => {
                 "u.tenant = $1 AND u.username_key IN (SELECT value FROM json_each($2))"
             }
@@ -180,10 +181,12 @@ fn query(backend: Backend, filter: Filter) -> &'static str {
     QUERIES.iter().find(|(key, _)| *key == (backend, filter)).map_or("", |(_, sql)| sql.as_str())
 }
 
-/// The user and profile columns of a record row.
+/// The user and profile columns of a record row, as stored (sealed).
 struct Head {
     user: User,
     profile: Profile,
+    /// Sealed text: opened into `profile.year_of_birth`.
+    year_of_birth: Option<String>,
 }
 
 impl FromRow for Head {
@@ -194,7 +197,7 @@ impl FromRow for Head {
             name: Option::<String>::read(row, p)?.unwrap_or_default(),
             meta: Option::<String>::read(row, p + 1)?.unwrap_or_else(|| "{}".to_owned()),
             city: Column::read(row, p + 2)?,
-            year_of_birth: Column::read(row, p + 3)?,
+            year_of_birth: None,
             gender: Column::read(row, p + 4)?,
             level_of_education: Column::read(row, p + 5)?,
             mailing_address: Column::read(row, p + 6)?,
@@ -205,7 +208,7 @@ impl FromRow for Head {
             phone_number: Column::read(row, p + 11)?,
             profile_image_uploaded_at: Column::read(row, p + 12)?,
         };
-        Ok(Head { user, profile })
+        Ok(Head { user, profile, year_of_birth: Column::read(row, p + 3)? })
     }
 }
 
@@ -217,6 +220,36 @@ struct Related {
     pending_name_change: Option<String>,
     secondary_email: Option<String>,
     memberships: Vec<String>,
+}
+
+/// Opens what a head and its rows hold sealed, under the learner's key.
+async fn open(c: &mut Conn, head: &mut Head, related: &mut Related) -> StoreResult<()> {
+    let key = sealing::key_named(c, &head.user.tenant, head.user.key_id.as_deref()).await?;
+    let key = key.as_deref();
+    let (user, p) = (&mut head.user, &mut head.profile);
+    user.email = sealing::open(key, col::EMAIL, &user.email)?;
+    p.name = sealing::open(key, col::NAME, &p.name)?;
+    p.meta = sealing::open(key, col::META, &p.meta)?;
+    if p.meta.is_empty() {
+        p.meta = "{}".to_owned();
+    }
+    for (column, value) in [
+        ("city", &mut p.city),
+        ("mailing_address", &mut p.mailing_address),
+        ("goals", &mut p.goals),
+        ("bio", &mut p.bio),
+        ("phone_number", &mut p.phone_number),
+    ] {
+        *value = sealing::open_opt(key, &col::profile(column), value.as_deref())?;
+    }
+    let year = sealing::open_opt(key, &col::profile("year_of_birth"), head.year_of_birth.as_deref())?;
+    p.year_of_birth = year.and_then(|y| y.trim().parse().ok());
+    for (_, link) in related.social_links.iter_mut() {
+        *link = sealing::open(key, col::SOCIAL_LINK, link)?;
+    }
+    related.pending_name_change = sealing::open_opt(key, col::NEW_NAME, related.pending_name_change.as_deref())?;
+    related.secondary_email = sealing::open_opt(key, col::SECONDARY_EMAIL, related.secondary_email.as_deref())?;
+    Ok(())
 }
 
 impl UserRecord {
@@ -240,7 +273,7 @@ impl UserRecord {
 }
 
 /// PostgreSQL's row: the head, then the related rows as JSON arrays.
-struct AggregatedRecord(UserRecord);
+struct AggregatedRecord(Head, Related);
 
 impl FromRow for AggregatedRecord {
     fn from_row(row: &dyn Row) -> StoreResult<Self> {
@@ -254,7 +287,7 @@ impl FromRow for AggregatedRecord {
             secondary_email: Column::read(row, r + 4)?,
             memberships: json_list(row, r + 5)?,
         };
-        Ok(AggregatedRecord(UserRecord::assemble(head, related)))
+        Ok(AggregatedRecord(head, related))
     }
 }
 
@@ -358,22 +391,32 @@ async fn load(c: &mut Conn, filter: Filter, params: &[Param<'_>]) -> StoreResult
     match c.backend() {
         Backend::Postgres => {
             let rows: Vec<AggregatedRecord> = c.fetch_all(query(Backend::Postgres, filter), params).await?;
-            Ok(rows.into_iter().map(|r| r.0).collect())
+            let mut records = Vec::with_capacity(rows.len());
+            for AggregatedRecord(mut head, mut related) in rows {
+                open(c, &mut head, &mut related).await?;
+                records.push(UserRecord::assemble(head, related));
+            }
+            Ok(records)
         }
         Backend::Sqlite => {
             let mut heads: Vec<Head> = c.fetch_all(query(Backend::Sqlite, filter), params).await?;
             if heads.len() == 1 {
-                if let Some(head) = heads.pop() {
-                    let related = related(c, head.user.id).await?;
+                if let Some(mut head) = heads.pop() {
+                    let mut related = related(c, head.user.id).await?;
+                    open(c, &mut head, &mut related).await?;
                     return Ok(vec![UserRecord::assemble(head, related)]);
                 }
             }
             let ids: Vec<i64> = heads.iter().map(|h| h.user.id).collect();
             let mut related = related_of_many(c, &ids).await?;
-            Ok(heads
-                .into_iter()
-                .filter_map(|head| related.remove(&head.user.id).map(|r| UserRecord::assemble(head, r)))
-                .collect())
+            let mut records = Vec::with_capacity(heads.len());
+            for mut head in heads {
+                if let Some(mut r) = related.remove(&head.user.id) {
+                    open(c, &mut head, &mut r).await?;
+                    records.push(UserRecord::assemble(head, r));
+                }
+            }
+            Ok(records)
         }
     }
 }
@@ -390,7 +433,9 @@ pub async fn by_id(c: &mut Conn, tenant: &str, id: i64) -> StoreResult<Option<Us
 
 /// The record of `tenant`'s user whose address is exactly `email`.
 pub async fn by_email(c: &mut Conn, tenant: &str, email: &str) -> StoreResult<Option<UserRecord>> {
-    Ok(load(c, Filter::Email, args![tenant, &email_key(email), email]).await?.into_iter().next())
+    let index = sealing::email_index(c, tenant, email)?;
+    let found = load(c, Filter::Email, args![tenant, &index]).await?;
+    Ok(found.into_iter().find(|r| r.user.email == email))
 }
 
 /// The records of `tenant`'s users whose username is exactly one of

@@ -4,7 +4,7 @@
 
 use sha1::{Digest, Sha1};
 
-use super::types::email_key;
+use super::sealing;
 use crate::args;
 use crate::encoding::hex;
 use crate::sites::config::RetirementConfig;
@@ -31,7 +31,7 @@ pub fn retired_username(config: &RetirementConfig, username: &str, salt: &str) -
 /// Whether some account of `tenant` carries the retired form of `email` under any salt.
 pub async fn is_email_retired(c: &mut Conn, tenant: &str, config: &RetirementConfig, email: &str) -> StoreResult<bool> {
     for salt in &config.salts {
-        let retired = email_key(&retired_email(config, email, salt));
+        let retired = sealing::email_index(c, tenant, &retired_email(config, email, salt))?;
         let row: Option<(i64,)> = c
             .fetch_optional("SELECT id FROM users WHERE tenant = $1 AND email_key = $2", args![tenant, &retired])
             .await?;
@@ -42,19 +42,21 @@ pub async fn is_email_retired(c: &mut Conn, tenant: &str, config: &RetirementCon
     Ok(false)
 }
 
-/// The newest retirement of `tenant` whose original address is `email`,
-/// created at or after `since` (µs): its id.
+/// The newest retirement of `tenant` whose original address is `email`
+/// (case-insensitively: compared by blind index), created at or after
+/// `since` (µs): its id.
 pub async fn recent_retirement_of_email(
     c: &mut Conn,
     tenant: &str,
     email: &str,
     since: i64,
 ) -> StoreResult<Option<i64>> {
+    let index = sealing::email_index(c, tenant, email)?;
     let row: Option<(i64,)> = c
         .fetch_optional(
             "SELECT s.id FROM retirement_status s JOIN users u ON u.id = s.user_id \
-             WHERE s.original_email = $2 AND u.tenant = $1 AND s.created >= $3 ORDER BY s.created DESC LIMIT 1",
-            args![tenant, email, since],
+             WHERE s.original_email_key = $2 AND u.tenant = $1 AND s.created >= $3 ORDER BY s.created DESC LIMIT 1",
+            args![tenant, &index, since],
         )
         .await?;
     Ok(row.map(|r| r.0))

@@ -1,7 +1,8 @@
 //! SQL for the user row: creation, lookups, password and login facts,
 //! permissions and the audit log.
 
-use super::types::{email_key, username_key, Email, Username};
+use super::sealing::{self, col};
+use super::types::{username_key, Email, Username};
 use crate::args;
 use crate::clock::now_micros;
 use crate::store::{Column, Conn, FromRow, Row, StoreResult};
@@ -20,14 +21,16 @@ pub struct User {
     pub date_joined: i64,
     pub last_login: Option<i64>,
     pub tokens_revoked_at: Option<i64>,
+    /// The learner key the personal values are sealed with (`None`: none yet).
+    pub key_id: Option<String>,
 }
 
 /// The columns [`User::read`] expects, in order, for a `users` table aliased `u`.
 pub const USER_COLUMNS: &str = "u.id, u.tenant, u.username, u.email, u.password_hash, u.is_active, u.is_staff, \
-                                u.is_superuser, u.date_joined, u.last_login, u.tokens_revoked_at";
+                                u.is_superuser, u.date_joined, u.last_login, u.tokens_revoked_at, u.key_id";
 
 /// How many columns [`USER_COLUMNS`] holds.
-pub const USER_COLUMN_COUNT: usize = 11;
+pub const USER_COLUMN_COUNT: usize = 12;
 
 impl User {
     /// Reads the user from [`USER_COLUMNS`] starting at column `at`.
@@ -44,7 +47,15 @@ impl User {
             date_joined: Column::read(row, at + 8)?,
             last_login: Column::read(row, at + 9)?,
             tokens_revoked_at: Column::read(row, at + 10)?,
+            key_id: Column::read(row, at + 11)?,
         })
+    }
+
+    /// Opens the sealed e-mail address read from the row.
+    pub async fn open(mut self, c: &mut Conn) -> StoreResult<User> {
+        let key = sealing::key_named(c, &self.tenant, self.key_id.as_deref()).await?;
+        self.email = sealing::open(key.as_deref(), col::EMAIL, &self.email)?;
+        Ok(self)
     }
 }
 
@@ -69,42 +80,52 @@ pub struct NewUser {
 /// Inserts a user and its profile; returns the new id. A duplicate username or
 /// e-mail in the tenant fails with [`crate::store::StoreError::Unique`].
 pub async fn insert_user(c: &mut Conn, tenant: &str, new: &NewUser) -> StoreResult<i64> {
+    let index = sealing::email_index(c, tenant, new.email.as_str())?;
+    let key = c.vault()?.create(tenant).await?;
     let (id,): (i64,) = c
         .fetch_one(
             "INSERT INTO users (tenant, username, username_key, email, email_key, password_hash, \
-                                is_active, is_staff, is_superuser, date_joined) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+                                is_active, is_staff, is_superuser, date_joined, key_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
             args![
                 tenant,
                 new.username.as_str(),
                 &new.username.key(),
-                new.email.as_str(),
-                &new.email.key(),
+                &key.seal(col::EMAIL, new.email.as_str()),
+                &index,
                 &new.password_hash,
                 new.is_active,
                 new.is_staff,
                 new.is_superuser,
-                now_micros()
+                now_micros(),
+                key.id()
             ],
         )
         .await?;
-    c.execute("INSERT INTO profiles (user_id, name) VALUES ($1, $2)", args![id, &new.name]).await?;
+    c.execute("INSERT INTO profiles (user_id, name) VALUES ($1, $2)", args![id, &key.seal(col::NAME, &new.name)])
+        .await?;
+    c.remember_key(id, Some(key));
     Ok(id)
 }
 
 /// The user of `tenant` whose username is exactly `username`.
 pub async fn find_by_username(c: &mut Conn, tenant: &str, username: &str) -> StoreResult<Option<User>> {
     let sql = select_users("WHERE u.tenant = $1 AND u.username_key = $2 AND u.username = $3");
-    c.fetch_optional(&sql, args![tenant, &username_key(username), username]).await
+    match c.fetch_optional::<User>(&sql, args![tenant, &username_key(username), username]).await? {
+        Some(user) => Ok(Some(user.open(c).await?)),
+        None => Ok(None),
+    }
 }
 
 /// Users of `tenant` whose e-mail is one of `emails` (exact match), in id order.
 pub async fn find_by_emails(c: &mut Conn, tenant: &str, emails: &[String]) -> StoreResult<Vec<User>> {
-    let sql = select_users("WHERE u.tenant = $1 AND u.email_key = $2 AND u.email = $3");
+    let sql = select_users("WHERE u.tenant = $1 AND u.email_key = $2");
     let mut found: Vec<User> = Vec::new();
     for email in emails {
-        if let Some(user) = c.fetch_optional::<User>(&sql, args![tenant, &email_key(email), email]).await? {
-            if !found.iter().any(|f| f.id == user.id) {
+        let index = sealing::email_index(c, tenant, email)?;
+        if let Some(user) = c.fetch_optional::<User>(&sql, args![tenant, &index]).await? {
+            let user = user.open(c).await?;
+            if user.email == *email && !found.iter().any(|f| f.id == user.id) {
                 found.push(user);
             }
         }
@@ -146,10 +167,11 @@ pub async fn id_by_email_key(
     address: &str,
     except: Option<i64>,
 ) -> StoreResult<Option<i64>> {
+    let index = sealing::email_index(c, tenant, address)?;
     let row: Option<(i64,)> = c
         .fetch_optional(
             "SELECT id FROM users WHERE tenant = $1 AND email_key = $2 AND id <> $3",
-            args![tenant, &email_key(address), except.unwrap_or(0)],
+            args![tenant, &index, except.unwrap_or(0)],
         )
         .await?;
     Ok(row.map(|r| r.0))
@@ -159,7 +181,10 @@ pub async fn id_by_email_key(
 pub async fn profile_name(c: &mut Conn, user_id: i64) -> StoreResult<Option<String>> {
     let row: Option<(String,)> =
         c.fetch_optional("SELECT name FROM profiles WHERE user_id = $1", args![user_id]).await?;
-    Ok(row.map(|r| r.0))
+    match row {
+        Some((name,)) => Ok(Some(sealing::open_of(c, user_id, col::NAME, &name).await?)),
+        None => Ok(None),
+    }
 }
 
 /// Replaces a user's password hash.
@@ -207,14 +232,16 @@ pub async fn rename(c: &mut Conn, user_id: i64, username: &str) -> StoreResult<(
 
 /// Replaces the primary address.
 pub async fn set_email(c: &mut Conn, user_id: i64, email: &str) -> StoreResult<()> {
-    c.execute("UPDATE users SET email = $1, email_key = $2 WHERE id = $3", args![email, &email_key(email), user_id])
-        .await?;
+    let index = sealing::email_index_of(c, user_id, email).await?;
+    let sealed = sealing::seal(c, user_id, col::EMAIL, email).await?;
+    c.execute("UPDATE users SET email = $1, email_key = $2 WHERE id = $3", args![&sealed, &index, user_id]).await?;
     c.touch(user_id);
     Ok(())
 }
 
 /// Gives a retired account its retired identifiers: inactive, unusable
-/// password, every token refused.
+/// password, every token refused. The retired address is a hash, not
+/// personal data: it stays in clear, so it outlives the learner key.
 pub async fn retire_identity(
     c: &mut Conn,
     user_id: i64,
@@ -223,10 +250,11 @@ pub async fn retire_identity(
     unusable_hash: &str,
     now_secs: i64,
 ) -> StoreResult<()> {
+    let index = sealing::email_index_of(c, user_id, email).await?;
     c.execute(
         "UPDATE users SET username = $1, username_key = $2, email = $3, email_key = $4, is_active = 0, \
          password_hash = $5, tokens_revoked_at = $6 WHERE id = $7",
-        args![username, &username_key(username), email, &email_key(email), unusable_hash, now_secs, user_id],
+        args![username, &username_key(username), email, &index, unusable_hash, now_secs, user_id],
     )
     .await?;
     end_sessions(c, user_id).await?;
