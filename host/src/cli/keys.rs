@@ -65,8 +65,8 @@ fn keyring_file(common: &CommonArgs, sites: &crate::sites::SiteSet, tenant: &str
             }
             if let Some(var) = &keys.env {
                 anyhow::bail!(
-                    "the keys of tenant {tenant:?} come from ${var}: copy them into a keyring file, rotate \
-                     with --keyring FILE, then put the file's new content in ${var}"
+                    "the keys of tenant {tenant:?} come from ${var}: point the site's `keys` at a keyring \
+                     file holding them, rotate, then put the file's new content in ${var} (see docs/keys.md)"
                 );
             }
         }
