@@ -10,7 +10,11 @@
 # DURATION (10s), WARMUP (3s), USERAPI_SQLITE_SYNCHRONOUS (full),
 # USERAPI_CACHE_ENTRIES (20000; 0 measures the data layer without cache).
 # Prints requests/s, p50 and p99 per endpoint and each userapi figure as a
-# ratio of the ceiling's. Needs wrk (apt-get install wrk); PostgreSQL on
+# ratio of the ceiling's. "account, no cache" is GET account against a second
+# instance on the same database with its account cache off: every request
+# reads the rows and opens (decrypts) the sealed values, so its gap to
+# "account" is what a cache miss costs. Personal values are sealed under a
+# keyring made for the run (as docs/keys.md shows). Needs wrk (apt-get install wrk); PostgreSQL on
 # 127.0.0.1:5432 (started if down, as scripts/test.sh does).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,6 +40,13 @@ cleanup() {
 trap cleanup EXIT
 
 mkdir -p "$WORK/sites"
+k() { head -c 32 /dev/urandom | base64; }
+(umask 077; cat > "$WORK/keyring.json" <<JSON
+{"format": "userapi-keyring/1",
+ "tenants": {"bench": {"index_key": "$(k)", "keks": [{"id": "k-bench", "key": "$(k)"}]}}}
+JSON
+)
+export USERAPI_KEYRING="$WORK/keyring.json"
 cat > "$WORK/sites/bench.json" <<'JSON'
 {
   "site": "bench",
@@ -110,7 +121,8 @@ for backend in $BACKENDS; do
     postgres)
       ensure_postgres
       db="userapi_bench_$$"
-      psql "$PG_URL/postgres" -qc "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" >/dev/null
+      psql "$PG_URL/postgres" -qc "DROP DATABASE IF EXISTS $db" -c "DROP DATABASE IF EXISTS ${db}_keys" \
+        -c "CREATE DATABASE $db" >/dev/null
       url="$PG_URL/$db"
       ;;
     *) echo "unknown backend $backend" >&2; exit 1 ;;
@@ -120,14 +132,21 @@ for backend in $BACKENDS; do
     $BIN/userapi serve --bind 127.0.0.1:0 > "$WORK/serve.out" 2> "$WORK/serve.out.err" &
   PIDS+=($!)
   serve_pid=$!
+  USERAPI_DATABASE_URL=$url USERAPI_SITES_DIR="$WORK/sites" USERAPI_LOG=json USERAPI_CACHE_ENTRIES=0 \
+    $BIN/userapi serve --bind 127.0.0.1:0 > "$WORK/nocache.out" 2> "$WORK/nocache.out.err" &
+  PIDS+=($!)
+  nocache_pid=$!
   $BIN/examples/ceiling "$WORK/sites/bench.json" > "$WORK/ceiling.out" 2> "$WORK/ceiling.out.err" &
   PIDS+=($!)
   ceiling_pid=$!
   userapi=$(wait_listening "$WORK/serve.out")
   ceiling=$(wait_listening "$WORK/ceiling.out")
-  for kind in account preferences patch; do
-    read -r c_rps c_p50 c_p99 c_bad <<< "$(run "$kind" "$ceiling")"
-    read -r u_rps u_p50 u_p99 u_bad <<< "$(run "$kind" "$userapi")"
+  nocache=$(wait_listening "$WORK/nocache.out")
+  for kind in account account-nocache preferences patch; do
+    target=$userapi request=$kind
+    if [ "$kind" = account-nocache ]; then target=$nocache request=account; fi
+    read -r c_rps c_p50 c_p99 c_bad <<< "$(run "$request" "$ceiling")"
+    read -r u_rps u_p50 u_p99 u_bad <<< "$(run "$request" "$target")"
     ratio=$(awk -v u="$u_rps" -v c="$c_rps" 'BEGIN { printf "%.2f", (c > 0 ? u / c : 0) }')
     printf '%-9s %-16s %-9s %10s %8s %8s %10s %9s\n' "$backend" "$kind" ceiling "$c_rps" "$c_p50" "$c_p99" "$c_bad" ""
     printf '%-9s %-16s %-9s %10s %8s %8s %10s %9s\n' "$backend" "$kind" userapi "$u_rps" "$u_p50" "$u_p99" "$u_bad" "$ratio"
@@ -143,7 +162,8 @@ for backend in $BACKENDS; do
       if (backend == "sqlite") printf "; statements: %d prepared, %d re-prepared; %d writes in %d commits (%.1f per commit)", p, r, w, c, (c ? w / c : 0)
       printf "\n"
     }'
-  kill "$serve_pid" "$ceiling_pid" 2>/dev/null || true
-  wait "$serve_pid" "$ceiling_pid" 2>/dev/null || true
-  if [ "$backend" = postgres ]; then psql "$PG_URL/postgres" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null; fi
+  kill "$serve_pid" "$nocache_pid" "$ceiling_pid" 2>/dev/null || true
+  wait "$serve_pid" "$nocache_pid" "$ceiling_pid" 2>/dev/null || true
+  if [ "$backend" = postgres ]; then psql "$PG_URL/postgres" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" \
+      -c "DROP DATABASE IF EXISTS ${db}_keys WITH (FORCE)" >/dev/null; fi
 done

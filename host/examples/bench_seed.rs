@@ -10,7 +10,27 @@ use userapi::args;
 use userapi::auth::jwt::{SiteKeys, TokenSubject};
 use userapi::sites::config::JwtConfig;
 use userapi::store::{Db, Options, StoreError};
+use userapi::users::sealing::{col, seal};
 use userapi::users::User;
+
+/// Opens the tenant's keys as `userapi serve` would, writing the SQLite
+/// default keyring when this run made it.
+async fn open_vault(db: &Db, url: &str, tenant: &str) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    use userapi::crypto::setup::{self, VaultOptions};
+    let options = VaultOptions {
+        database_url: url.to_owned(),
+        tenants: [(tenant.to_owned(), None)].into(),
+        keyring: std::env::var_os("USERAPI_KEYRING").map(Into::into),
+        keystore: None,
+    };
+    let (vault, created) = setup::open(&options).await?;
+    db.set_vault(std::sync::Arc::new(vault));
+    userapi::users::sealing::verify_keys(db).await?;
+    if let Some(new) = created {
+        new.keyring.write(&new.path)?;
+    }
+    Ok(())
+}
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
@@ -26,6 +46,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let tokens = runtime.block_on(async move {
         let db = Db::connect(&url, Options::default()).await?;
+        open_vault(&db, &url, &tenant).await?;
         let mut tasks = tokio::task::JoinSet::new();
         for i in 0..count {
             let (db, tenant) = (db.clone(), tenant.clone());
@@ -63,16 +84,20 @@ async fn seed(db: &Db, tenant: &str, i: usize) -> Result<User, Box<dyn std::erro
     let user = db
         .write(move |c| {
             Box::pin(async move {
+                let bio = seal(c, id, &col::profile("bio"), &format!("The bio of bench user {i}.")).await?;
+                let year = seal(c, id, &col::profile("year_of_birth"), "1990").await?;
+                let city = seal(c, id, &col::profile("city"), "Lyon").await?;
                 c.execute(
-                    "UPDATE profiles SET bio = $1, country = 'FR', year_of_birth = 1990, city = 'Lyon', \
-                     level_of_education = 'b', gender = 'o' WHERE user_id = $2",
-                    args![&format!("The bio of bench user {i}."), id],
+                    "UPDATE profiles SET bio = $1, country = 'FR', year_of_birth = $2, city = $3, \
+                     level_of_education = 'b', gender = 'o' WHERE user_id = $4",
+                    args![&bio, &year, &city, id],
                 )
                 .await?;
                 c.execute("INSERT INTO language_proficiencies (user_id, code) VALUES ($1, 'fr')", args![id]).await?;
+                let link = seal(c, id, col::SOCIAL_LINK, &format!("https://www.twitter.com/bench{i}")).await?;
                 c.execute(
                     "INSERT INTO social_links (user_id, platform, social_link) VALUES ($1, 'twitter', $2)",
-                    args![id, &format!("https://www.twitter.com/bench{i}")],
+                    args![id, &link],
                 )
                 .await?;
                 for (key, value) in

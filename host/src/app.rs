@@ -52,6 +52,8 @@ pub struct App {
     /// The user records, cached in front of `db`.
     pub users: Users,
     pub sites: Arc<SiteRegistry>,
+    /// Where the tenant keys are read from again on a sites reload.
+    pub keys: crate::tenant_keys::KeySettings,
     pub metrics: Arc<Metrics>,
     pub max_body_bytes: usize,
     /// Per-address limit of the registration validation route.
@@ -137,8 +139,8 @@ async fn openapi() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI_JSON.clone()).into_response()
 }
 
-/// Reloads the sites directory and applies its retirement states; on any
-/// problem the previous sites keep serving. Returns the site ids, or every
+/// Reloads the sites directory, reads their tenants' keys again and applies
+/// their retirement states; on any problem the previous sites keep serving. Returns the site ids, or every
 /// reason for refusing.
 pub async fn reload_sites(state: &AppState) -> Result<Vec<String>, Vec<String>> {
     let dir = state.sites.dir().to_path_buf();
@@ -148,14 +150,19 @@ pub async fn reload_sites(state: &AppState) -> Result<Vec<String>, Vec<String>> 
         .map_err(|e| vec![format!("the site loader failed: {e}")])?;
     let outcome = match loaded {
         Err(e) => Err(e.issues.iter().map(ToString::to_string).collect()),
-        Ok(candidate) => match crate::retirement::states::sync(&state.db, &candidate.current()).await {
-            Err(e) => Err(vec![e.to_string()]),
-            Ok(()) => {
-                let set = candidate.current();
-                state.sites.replace(Arc::clone(&set));
-                Ok(set.all().iter().map(|s| s.id.clone()).collect())
+        Ok(candidate) => {
+            let set = candidate.current();
+            match crate::tenant_keys::reload(&state.keys, &state.db, &set).await {
+                Err(e) => Err(vec![e.to_string()]),
+                Ok(()) => match crate::retirement::states::sync(&state.db, &set).await {
+                    Err(e) => Err(vec![e.to_string()]),
+                    Ok(()) => {
+                        state.sites.replace(Arc::clone(&set));
+                        Ok(set.all().iter().map(|s| s.id.clone()).collect())
+                    }
+                },
             }
-        },
+        }
     };
     state.metrics.observe_reload(outcome.is_ok());
     outcome

@@ -23,4 +23,5 @@ pub mod ratelimit;
 pub mod retirement;
 pub mod sites;
 pub mod store;
+pub mod tenant_keys;
 pub mod users;

@@ -18,6 +18,9 @@ backend_tests!(
     rotation_keeps_every_account_readable,
     encrypt_existing_converts_old_rows_once,
     email_lookups_work_on_the_blind_index,
+    a_tenant_added_by_a_reload_gets_its_keys,
+    a_live_rotation_reaches_the_running_server_on_reload,
+    a_key_left_queued_is_destroyed_at_the_next_start,
 );
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
@@ -348,4 +351,169 @@ async fn email_lookups_work_on_the_blind_index(b: Backend) {
     let key = s.query("SELECT email_key FROM users WHERE username = 'alice'", &[]).await[0][0].clone().unwrap();
     assert_eq!(key, s.email_index("alpha", "ALICE@example.com"));
     assert!(!key.contains("alice"));
+}
+
+async fn reload_sites(s: &TestServer, token: &str) -> (StatusCode, Value) {
+    let r = s
+        .request(Method::POST, "alpha.test", "/admin/v1/sites/reload")
+        .header("authorization", format!("JWT {token}"))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    (status, body_json(r).await)
+}
+
+/// A site of a new tenant, added by a reload: the running server reads its
+/// keys (SQLite: made and added to the default keyring; PostgreSQL: refused
+/// until the keyring has them) and seals and opens its accounts' values.
+async fn a_tenant_added_by_a_reload_gets_its_keys(b: Backend) {
+    let s = TestServer::start(b).await;
+    s.create_user("alpha", "root", &["--superuser"]).await;
+    let root = s.token("alpha", "root").await;
+    s.write_site("omega.json", &site("omega", "omega", "omega-secret-0123456789abcdef-0123456789"));
+    let ring_path = s.keyring_path();
+    if b == Backend::Postgres {
+        // PostgreSQL never makes keys up: refused, the old sites keep serving.
+        let (status, body) = reload_sites(&s, &root).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert!(body.to_string().contains("tenant \\\"omega\\\" has no key"), "{body}");
+        assert_eq!(s.get_as("alpha.test", "/api/user/v1/me", &root).await.status(), StatusCode::OK);
+        let mut ring: Value = serde_json::from_slice(&std::fs::read(&ring_path).unwrap()).unwrap();
+        ring["tenants"]["omega"] = json!({"index_key": random_key(), "keks": [{"id": "k-omega", "key": random_key()}]});
+        std::fs::write(&ring_path, ring.to_string()).unwrap();
+    }
+    let (status, body) = reload_sites(&s, &root).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let ring: Value = serde_json::from_slice(&std::fs::read(&ring_path).unwrap()).unwrap();
+    assert!(ring["tenants"]["omega"]["index_key"].is_string(), "the keyring holds omega's keys: {ring}");
+    assert!(ring["tenants"]["alpha"]["index_key"].is_string(), "and still alpha's");
+
+    s.create_user("omega", "olga", &[]).await;
+    let olga = s.token("omega", "olga").await;
+    let r = s.patch_account("omega.test", "olga", &olga, json!({"bio": "Omega bio 77", "name": "Olga Omega"})).await;
+    assert_eq!(r.status(), StatusCode::OK, "{:?}", r.text().await);
+    let account = body_json(s.get_as("omega.test", "/api/user/v1/accounts/olga", &olga).await).await;
+    assert_eq!((account["bio"].as_str(), account["name"].as_str()), (Some("Omega bio 77"), Some("Olga Omega")));
+    s.create_user("omega", "ostaff", &["--staff"]).await;
+    let staff = s.token("omega", "ostaff").await;
+    let found = s.get_as("omega.test", "/api/user/v1/accounts?email=olga@example.com", &staff).await;
+    assert_eq!(found.status(), StatusCode::OK, "{:?}", found.headers());
+    let found = body_json(found).await;
+    assert_eq!(found[0]["username"], "olga", "{found}");
+    // Sealed under omega's keys, not in clear.
+    let stored = Probe::capture(&s, "olga").await;
+    assert_eq!(stored.open(&s, "omega").await.as_deref(), Some("Omega bio 77"));
+}
+
+/// `keys rotate --keep-old`, a reload (SIGHUP), `keys rotate --finish`: the
+/// running server reads every account throughout, with no restart.
+async fn a_live_rotation_reaches_the_running_server_on_reload(b: Backend) {
+    let s = TestServer::start(b).await;
+    for name in ["alice", "bob"] {
+        s.create_user("alpha", name, &[]).await;
+    }
+    let alice = s.token("alpha", "alice").await;
+    let bob = s.token("alpha", "bob").await;
+    let r = s.patch_account("alpha.test", "alice", &alice, json!({"bio": "Live rotation"})).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let kek_ids = || {
+        let ring: Value = serde_json::from_slice(&std::fs::read(s.keyring_path()).unwrap()).unwrap();
+        ring["tenants"]["alpha"]["keks"].as_array().unwrap().iter().map(|k| k["id"].clone()).collect::<Vec<_>>()
+    };
+    let old = kek_ids();
+
+    let out = s.cli(&["keys", "rotate", "--tenant", "alpha", "--keep-old"]).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let rotated = kek_ids();
+    assert_eq!((rotated.len(), &rotated[1]), (2, &old[0]), "the new KEK first, the old one kept");
+    // The reload reads the rotated keyring (and starts with no learner key
+    // in memory): bob's key, re-wrapped under the new KEK, opens.
+    s.flush_cache().await;
+    let account = body_json(s.get_account("alpha.test", "bob", &bob).await).await;
+    assert_eq!(account["email"], "bob@example.com", "{account}");
+    let r = s.patch_account("alpha.test", "bob", &bob, json!({"bio": "Written after the rotation"})).await;
+    assert_eq!(r.status(), StatusCode::OK);
+
+    let out = s.cli(&["keys", "rotate", "--tenant", "alpha", "--finish"]).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(kek_ids(), vec![rotated[0].clone()], "--finish adds no KEK and drops the old one");
+    s.flush_cache().await;
+    for (name, token, bio) in [("alice", &alice, "Live rotation"), ("bob", &bob, "Written after the rotation")] {
+        let account = body_json(s.get_account("alpha.test", name, token).await).await;
+        assert_eq!(account["bio"], bio, "{account}");
+        let probe = Probe::capture(&s, name).await;
+        let (kek_id, _) = keystore_row(&s, &probe.key_id).await.unwrap();
+        assert_eq!(json!(kek_id), rotated[0]);
+    }
+    let out = s.cli(&["keys", "rotate", "--tenant", "alpha", "--finish", "--keep-old"]).await;
+    assert!(!out.status.success(), "--finish drops the old keys: it cannot keep them");
+}
+
+/// PostgreSQL: `VACUUM FULL` copies a deleted row that an older snapshot
+/// can still see, so destroying keys waits for such snapshots to end. A
+/// snapshot held open (on no key-store table, so no lock holds the rewrite
+/// back) while a key is destroyed does not keep the key in the files.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_destroyed_key_outlives_no_older_snapshot() {
+    use sqlx::Connection;
+    let s = TestServer::start(Backend::Postgres).await;
+    let store = userapi::crypto::KeyStore::open_postgres(&keystore_url(&s)).await.unwrap();
+    let wrapped = format!("WrappedSentinel{}", rand::random::<u32>());
+    let key = userapi::crypto::keystore::StoredKey {
+        key_id: "snapshot-test".into(),
+        tenant: "alpha".into(),
+        kek_id: "k-test".into(),
+        wrapped: wrapped.clone(),
+    };
+    store.insert(&key).await.unwrap();
+    let mut reader = sqlx::PgConnection::connect(&keystore_url(&s)).await.unwrap();
+    sqlx::query("BEGIN ISOLATION LEVEL REPEATABLE READ").execute(&mut reader).await.unwrap();
+    sqlx::query("SELECT 1").execute(&mut reader).await.unwrap();
+    let held = tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+        sqlx::query("COMMIT").execute(&mut reader).await.unwrap();
+    });
+    let started = std::time::Instant::now();
+    store.destroy(std::slice::from_ref(&key.key_id)).await.unwrap();
+    let waited = started.elapsed();
+    held.await.unwrap();
+    assert!(store.get(&key.key_id).await.unwrap().is_none());
+    let hits = raw_files_containing(&s, &wrapped).await;
+    assert!(hits.is_empty(), "the destroyed key survives in {hits:?}");
+    assert!(waited >= std::time::Duration::from_millis(700), "the destroy waited for the snapshot");
+    store.close().await;
+}
+
+/// A finished retirement queues its learner's key in the same transaction
+/// and destroys it after the commit. If the key store failed then, or the
+/// process stopped, the queue keeps the key id: the next start destroys it.
+async fn a_key_left_queued_is_destroyed_at_the_next_start(b: Backend) {
+    let s = TestServer::start(b).await;
+    s.create_user("alpha", "alice", &[]).await;
+    let alice = s.token("alpha", "alice").await;
+    let r = s.patch_account("alpha.test", "alice", &alice, json!({"bio": "Queued"})).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let probe = Probe::capture(&s, "alice").await;
+    assert!(keystore_row(&s, &probe.key_id).await.is_some());
+    // What a crash right after a cleanup's commit leaves.
+    s.query("INSERT INTO keys_to_destroy (key_id, created) VALUES ($1, 0)", &[SqlValue::Text(probe.key_id.clone())])
+        .await;
+    let _next = s.another_instance().await;
+    let mut gone = false;
+    for _ in 0..100 {
+        if keystore_row(&s, &probe.key_id).await.is_none() {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(gone, "the queued key outlived the start");
+    for _ in 0..100 {
+        if s.query("SELECT key_id FROM keys_to_destroy", &[]).await.is_empty() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the destroyed key stays queued");
 }

@@ -17,8 +17,9 @@ use crate::users::encrypt_existing;
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
     /// Give a tenant a new key-encryption key and re-wrap every learner key
-    /// with it (the data is not touched). Stop the service first, or restart
-    /// it right after: a running instance knows only the keys it started with.
+    /// with it (the data is not touched). A running instance knows only the
+    /// keys it last read: with one running, rotate with `--keep-old`, reload
+    /// every instance (SIGHUP), then run `--finish` (see docs/keys.md).
     Rotate {
         /// The tenant whose key is rotated.
         #[arg(long)]
@@ -27,6 +28,11 @@ pub enum KeysCommand {
         /// opens backups of the key store taken before the rotation).
         #[arg(long)]
         keep_old: bool,
+        /// No new key: re-wrap the learner keys still under an older
+        /// key-encryption key (made by instances not yet reloaded) under
+        /// the current one, then drop the older ones.
+        #[arg(long, conflicts_with = "keep_old")]
+        finish: bool,
     },
     /// Seal the personal values of rows written before encryption, in
     /// batches (resumable; a second run changes nothing).
@@ -40,7 +46,7 @@ pub enum KeysCommand {
 /// Runs a `keys` command.
 pub async fn run(common: &CommonArgs, command: KeysCommand) -> anyhow::Result<ExitCode> {
     match command {
-        KeysCommand::Rotate { tenant, keep_old } => rotate(common, &tenant, keep_old).await,
+        KeysCommand::Rotate { tenant, keep_old, finish } => rotate(common, &tenant, keep_old, finish).await,
         KeysCommand::EncryptExisting { batch } => {
             let db = open_db(common).await?;
             let done = encrypt_existing::run(&db, batch.clamp(1, 100_000), |t| {
@@ -74,17 +80,12 @@ fn keyring_file(common: &CommonArgs, sites: &crate::sites::SiteSet, tenant: &str
     if !found_site {
         anyhow::bail!("no site uses tenant {tenant:?}");
     }
-    if let Some(path) = &common.keyring {
-        return Ok(path.clone());
-    }
-    let path = common.database.strip_prefix("sqlite://").map(|p| p.split('?').next().unwrap_or(p));
-    match path {
-        Some(p) if !p.is_empty() => Ok(PathBuf::from(format!("{p}.keyring.json"))),
-        _ => anyhow::bail!("tenant {tenant:?} has no keyring file: name one with --keyring or in its sites' config"),
-    }
+    crate::crypto::setup::default_keyring(&common.database, common.keyring.as_deref()).with_context(|| {
+        format!("tenant {tenant:?} has no keyring file: name one with --keyring or in its sites' config")
+    })
 }
 
-async fn rotate(common: &CommonArgs, tenant: &str, keep_old: bool) -> anyhow::Result<ExitCode> {
+async fn rotate(common: &CommonArgs, tenant: &str, keep_old: bool, finish: bool) -> anyhow::Result<ExitCode> {
     let sites = {
         let common = common.clone();
         tokio::task::spawn_blocking(move || load_sites(&common)).await??.current()
@@ -95,9 +96,13 @@ async fn rotate(common: &CommonArgs, tenant: &str, keep_old: bool) -> anyhow::Re
         ring.tenants.get_mut(tenant).with_context(|| format!("{} holds no keys of {tenant:?}", path.display()))?;
     // The new key goes first and the old ones stay until every learner key
     // is re-wrapped, so a rotation cut short can simply be run again.
-    keys.keks.insert(0, Kek { id: new_kek_id(), key: Key::generate() });
+    if !finish {
+        keys.keks.insert(0, Kek { id: new_kek_id(), key: Key::generate() });
+    }
     let new_keys = keys.clone();
-    write(&path, ring.clone()).await?;
+    if !finish {
+        write(&path, ring.clone()).await?;
+    }
 
     let options = Options { synchronous: common.sqlite_synchronous, hook: Arc::new(NoCache), listen: false };
     let db =

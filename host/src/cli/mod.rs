@@ -288,54 +288,29 @@ async fn open_db_with(
 }
 
 /// Opens the vault of tenant keys for `db` (with `replace`'s keys for its
-/// tenant instead of the configured ones, when given), checks the keys against the data, writes a
-/// keyring made on first start, and lends the vault to `db`.
+/// tenant instead of the configured ones, when given): see [`crate::tenant_keys::open`].
 async fn open_vault(
     common: &CommonArgs,
     db: &Db,
     sites: &crate::sites::SiteSet,
     replace: Option<(String, crate::crypto::TenantKeys)>,
 ) -> anyhow::Result<()> {
-    use crate::crypto::setup::{self, KeySource, VaultOptions};
-    let mut tenants = std::collections::BTreeMap::new();
-    for site in sites.all() {
-        let source = site.config.keys.as_ref().and_then(|k| match (&k.file, &k.env) {
-            (Some(file), _) => Some(KeySource::File(common.sites.join(file))),
-            (None, Some(var)) => Some(KeySource::Env(var.clone())),
-            (None, None) => None,
-        });
-        let entry = tenants.entry(site.tenant.clone()).or_insert(None);
-        if entry.is_none() {
-            *entry = source;
-        }
+    use crate::tenant_keys::KeysError;
+    match crate::tenant_keys::open(&key_settings(common), db, sites, replace).await {
+        Ok(()) => Ok(()),
+        Err(e @ KeysError::Mismatch(_)) => Err(anyhow::Error::new(e).context("refusing to start")),
+        Err(e) => Err(e.into()),
     }
-    let options = VaultOptions {
+}
+
+/// Where the tenant keys are, from the common arguments.
+fn key_settings(common: &CommonArgs) -> crate::tenant_keys::KeySettings {
+    crate::tenant_keys::KeySettings {
         database_url: common.database.clone(),
-        tenants,
+        sites_dir: common.sites.clone(),
         keyring: common.keyring.clone(),
         keystore: common.keystore.clone(),
-    };
-    let (vault, created) = setup::open(&options).await.context("cannot open the tenant keys")?;
-    let vault = match replace {
-        Some((tenant, keys)) => {
-            let mut ring = vault.keyring().clone();
-            ring.tenants.insert(tenant, keys);
-            crate::crypto::Vault::new(ring, vault.store().clone())
-        }
-        None => vault,
-    };
-    db.set_vault(Arc::new(vault));
-    crate::users::sealing::verify_keys(db).await.context("refusing to start: the tenant keys do not fit the data")?;
-    if let Some(new) = created {
-        let path = new.path.clone();
-        tokio::task::spawn_blocking(move || new.keyring.write(&new.path)).await??;
-        tracing::warn!(
-            keyring = %path.display(),
-            "created a keyring with new tenant keys beside the database: back it up apart from the database \
-             (without it the personal data cannot be read; see docs/keys.md)"
-        );
     }
-    Ok(())
 }
 
 /// Loads the sites directory.

@@ -28,10 +28,12 @@ pub async fn run(common: &CommonArgs) -> anyhow::Result<()> {
         tracing::info!(users = done.users, values = done.values, "existing accounts sealed");
     }
     crate::retirement::states::sync(&db, &sites.current()).await.context("cannot apply the retirement states")?;
+    spawn_key_sweep(db.clone());
     let state = AppState::new(App {
         db: db.clone(),
         users: Users::new(db.clone(), cache),
         sites: Arc::clone(&sites),
+        keys: super::key_settings(common),
         metrics: Arc::new(Metrics::default()),
         max_body_bytes: common.max_body_bytes,
         registration_limiter: Arc::default(),
@@ -55,6 +57,27 @@ pub async fn run(common: &CommonArgs) -> anyhow::Result<()> {
     db.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// How often queued learner keys are looked for (see [`spawn_key_sweep`]).
+const KEY_SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Destroys learner keys that a finished retirement queued but could not
+/// destroy (the key store failed, or the process stopped, right after the
+/// commit): now, then every [`KEY_SWEEP_EVERY`].
+fn spawn_key_sweep(db: crate::store::Db) {
+    tokio::spawn(async move {
+        loop {
+            match crate::users::sealing::destroy_queued_keys(&db).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(keys = n, "queued learner keys destroyed"),
+                Err(e) => {
+                    tracing::error!(error = %e, "queued learner keys not destroyed yet: retried by the next sweep")
+                }
+            }
+            tokio::time::sleep(KEY_SWEEP_EVERY).await;
+        }
+    });
 }
 
 /// Resolves on SIGINT or SIGTERM. The handlers are installed when this is

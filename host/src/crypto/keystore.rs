@@ -28,6 +28,19 @@ pub struct StoredKey {
 const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS learner_keys (\
     key_id TEXT PRIMARY KEY, tenant TEXT NOT NULL, kek_id TEXT NOT NULL, wrapped TEXT NOT NULL, created BIGINT NOT NULL)";
 const SCHEMA_INDEX: &str = "CREATE INDEX IF NOT EXISTS learner_keys_tenant ON learner_keys (tenant, kek_id)";
+/// PostgreSQL: `ANALYZE` (autovacuum's too) would copy sample wrapped keys
+/// into `pg_statistic`, where destroying them would not reach.
+const PG_NO_STATISTICS: &str = "ALTER TABLE learner_keys ALTER COLUMN wrapped SET STATISTICS 0";
+/// PostgreSQL: whether a session, a prepared transaction or a replication
+/// slot may still see row versions that transaction `$1` deleted (while one
+/// can, `VACUUM FULL` keeps them). Sessions of other roles are seen only by
+/// a role with `pg_read_all_stats`.
+const PG_OLD_SNAPSHOTS: &str = "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid <> pg_backend_pid() \
+       AND (age(backend_xmin) >= age($1::xid) OR age(backend_xid) >= age($1::xid))) \
+    OR EXISTS (SELECT 1 FROM pg_prepared_xacts WHERE age(transaction) >= age($1::xid)) \
+    OR EXISTS (SELECT 1 FROM pg_replication_slots WHERE age(xmin) >= age($1::xid))";
+/// How long a destroy waits for older snapshots to end before rewriting.
+const PG_SNAPSHOT_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The store of wrapped learner keys.
 #[derive(Clone)]
@@ -80,6 +93,7 @@ impl KeyStore {
         };
         sqlx::query(SCHEMA).execute(&pool).await.map_err(pg_err)?;
         sqlx::query(SCHEMA_INDEX).execute(&pool).await.map_err(pg_err)?;
+        sqlx::query(PG_NO_STATISTICS).execute(&pool).await.map_err(pg_err)?;
         Ok(KeyStore::Postgres { pool, location: redact_url(url) })
     }
 
@@ -251,9 +265,18 @@ impl KeyStore {
                         .await
                         .map_err(pg_err)?;
                 }
+                // No transaction id: nothing was deleted.
+                let (xid,): (Option<String>,) =
+                    sqlx::query_as("SELECT backend_xid::text FROM pg_stat_activity WHERE pid = pg_backend_pid()")
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(pg_err)?;
                 tx.commit().await.map_err(pg_err)?;
                 // The deleted tuples would stay in the table's pages until
-                // reused; a rewrite drops them with the old file.
+                // reused; a rewrite drops them with the old file, once no
+                // snapshot that still sees them is left.
+                let Some(xid) = xid else { return Ok(()) };
+                wait_for_snapshots(pool, &xid).await?;
                 sqlx::query("VACUUM FULL learner_keys").execute(pool).await.map_err(pg_err)?;
                 Ok(())
             }
@@ -283,6 +306,27 @@ impl KeyStore {
         if let KeyStore::Postgres { pool, .. } = self {
             pool.close().await;
         }
+    }
+}
+
+/// Waits until no snapshot can see what transaction `xid` deleted, for at
+/// most [`PG_SNAPSHOT_WAIT`]; past that (a long transaction, a replica's
+/// slot) it logs and goes on: the rewrite of a later destroy drops them.
+async fn wait_for_snapshots(pool: &PgPool, xid: &str) -> Result<(), CryptoError> {
+    let deadline = tokio::time::Instant::now() + PG_SNAPSHOT_WAIT;
+    loop {
+        let (old,): (bool,) = sqlx::query_as(PG_OLD_SNAPSHOTS).bind(xid).fetch_one(pool).await.map_err(pg_err)?;
+        if !old {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            tracing::warn!(
+                "destroyed learner keys: an older snapshot (a long transaction or a replication slot) still sees \
+                 them, so their row versions outlive this rewrite of the key store until the next one"
+            );
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
 

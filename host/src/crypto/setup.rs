@@ -46,10 +46,40 @@ pub struct NewKeyring {
 
 /// The vault, and the default keyring when it is to be written.
 pub async fn open(options: &VaultOptions) -> Result<(Vault, Option<NewKeyring>), CryptoError> {
-    let sqlite_path = sqlite_file(&options.database_url);
-    let in_memory = options.database_url.starts_with("sqlite::memory:");
-    let default_path =
-        options.keyring.clone().or_else(|| sqlite_path.as_ref().map(|p| with_suffix(p, ".keyring.json")));
+    let (ring, new) = read(options).await?;
+    let store = open_store(options).await?;
+    Ok((Vault::new(ring, store), new))
+}
+
+/// Every tenant's keys, read again (a reload): a vault over `store`, the
+/// key store already open, and the default keyring when it gained a tenant.
+pub async fn reopen(options: &VaultOptions, store: KeyStore) -> Result<(Vault, Option<NewKeyring>), CryptoError> {
+    let (ring, new) = read(options).await?;
+    Ok((Vault::new(ring, store), new))
+}
+
+/// [`read_keyrings`] off the async workers.
+async fn read(options: &VaultOptions) -> Result<(Keyring, Option<NewKeyring>), CryptoError> {
+    let opts = options.clone();
+    tokio::task::spawn_blocking(move || read_keyrings(&opts))
+        .await
+        .map_err(|e| CryptoError::Keyring { origin: "keyring".into(), why: format!("reading failed: {e}") })?
+}
+
+/// The default keyring file of a database: named by `--keyring`, else
+/// beside an SQLite file (`<file>.keyring.json`).
+pub fn default_keyring(database_url: &str, keyring: Option<&Path>) -> Option<PathBuf> {
+    keyring
+        .map(Path::to_path_buf)
+        .or_else(|| crate::store::sqlite_file(database_url).map(|p| with_suffix(&p, ".keyring.json")))
+}
+
+/// Every tenant's keys, read from their files and the environment (blocking
+/// file I/O), and the default keyring when this start made it.
+fn read_keyrings(options: &VaultOptions) -> Result<(Keyring, Option<NewKeyring>), CryptoError> {
+    let sqlite_path = crate::store::sqlite_file(&options.database_url);
+    let in_memory = crate::store::is_sqlite_memory(&options.database_url);
+    let default_path = default_keyring(&options.database_url, options.keyring.as_deref());
     let may_create = options.keyring.is_none() && (sqlite_path.is_some() || in_memory);
 
     let mut ring = Keyring::default();
@@ -91,12 +121,24 @@ pub async fn open(options: &VaultOptions) -> Result<(Vault, Option<NewKeyring>),
         };
         ring.tenants.insert(tenant.clone(), keys);
     }
+    let new = match (dirty, default_path, default_ring) {
+        (true, Some(path), Some(keyring)) if !in_memory => Some(NewKeyring { path, keyring }),
+        _ => None,
+    };
+    Ok((ring, new))
+}
 
-    let store = match (&options.keystore, &sqlite_path) {
+/// The key store: named by `--keystore`, else beside the database.
+async fn open_store(options: &VaultOptions) -> Result<KeyStore, CryptoError> {
+    let sqlite_path = crate::store::sqlite_file(&options.database_url);
+    let in_memory = crate::store::is_sqlite_memory(&options.database_url);
+    Ok(match (&options.keystore, &sqlite_path) {
         (Some(url), _) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
             KeyStore::open_postgres(url).await?
         }
-        (Some(url), _) => KeyStore::open_sqlite(PathBuf::from(url.trim_start_matches("sqlite://"))).await?,
+        (Some(url), _) => {
+            KeyStore::open_sqlite(crate::store::sqlite_file(url).unwrap_or_else(|| PathBuf::from(url))).await?
+        }
         (None, Some(path)) => KeyStore::open_sqlite(with_suffix(path, ".keys")).await?,
         (None, None) if in_memory => KeyStore::open_sqlite(PathBuf::from(":memory:")).await?,
         (None, None) => {
@@ -104,23 +146,11 @@ pub async fn open(options: &VaultOptions) -> Result<(Vault, Option<NewKeyring>),
                 .ok_or_else(|| CryptoError::KeyStore("cannot name a key store beside the database".into()))?;
             KeyStore::open_postgres(&url).await?
         }
-    };
-    let new = match (dirty, default_path, default_ring) {
-        (true, Some(path), Some(keyring)) if !in_memory => Some(NewKeyring { path, keyring }),
-        _ => None,
-    };
-    Ok((Vault::new(ring, store), new))
+    })
 }
 
 fn tenant_of(mut ring: Keyring, tenant: &str) -> Result<TenantKeys, CryptoError> {
     ring.tenants.remove(tenant).ok_or_else(|| CryptoError::NoTenantKey(tenant.to_owned()))
-}
-
-/// The file of an `sqlite://PATH` URL.
-fn sqlite_file(url: &str) -> Option<PathBuf> {
-    let rest = url.strip_prefix("sqlite://")?;
-    let path = rest.split('?').next().unwrap_or(rest);
-    (!path.is_empty() && !path.starts_with(":memory:")).then(|| PathBuf::from(path))
 }
 
 fn with_suffix(path: &Path, suffix: &str) -> PathBuf {

@@ -227,7 +227,7 @@ pub async fn partner_report_cleanup(db: &Db, site: &Site, body: &Value) -> Resul
         return Err(no_names());
     }
     let tenant = site.tenant.clone();
-    let learners = db.write(move |c| {
+    db.write(move |c| {
         Box::pin(async move {
             let mut found: Vec<(i64, String, i64)> = Vec::new();
             for name in &names {
@@ -258,13 +258,24 @@ pub async fn partner_report_cleanup(db: &Db, site: &Site, body: &Value) -> Resul
             for (id, ..) in &found {
                 c.execute("DELETE FROM partner_reporting_status WHERE id = $1", args![*id]).await?;
             }
-            Ok(found.into_iter().map(|f| f.2).collect::<Vec<i64>>())
+            let learners: Vec<i64> = found.into_iter().map(|f| f.2).collect();
+            sealing::queue_finished_keys(c, &learners).await?;
+            Ok(())
         })
     })
     .await?;
     db.purge_wal().await;
-    sealing::destroy_finished_keys(db, learners).await?;
+    destroy_queued_keys(db).await;
     Ok(())
+}
+
+/// Destroys the learner keys a committed step queued. The step is done
+/// either way: a key that cannot be destroyed now stays queued, and the
+/// next step, the next start or the periodic sweep destroys it.
+async fn destroy_queued_keys(db: &Db) {
+    if let Err(e) = sealing::destroy_queued_keys(db).await {
+        tracing::error!(error = %e, "queued learner keys not destroyed yet: retried by the next sweep");
+    }
 }
 
 /// `POST retirement_cleanup/` (§5.11): redact, then delete, COMPLETE rows.
@@ -276,34 +287,34 @@ pub async fn retirement_cleanup(db: &Db, site: &Site, body: &Value) -> Result<()
     let (r_user, r_email, r_name) =
         (redacted("redacted_username"), redacted("redacted_email"), redacted("redacted_name"));
     let tenant = site.tenant.clone();
-    let learners = db
-        .write(move |c| {
-            Box::pin(async move {
-                let (mut ids, mut learners) = (Vec::new(), Vec::new());
-                for name in &usernames {
-                    match status::by_original_username(c, &tenant, name).await? {
-                        Some(row) if row.current.name == "COMPLETE" && !ids.contains(&row.id) => {
-                            ids.push(row.id);
-                            learners.push(row.user_id);
-                        }
-                        _ => return Err(bad_request("Not all usernames exist in the COMPLETE state.")),
+    db.write(move |c| {
+        Box::pin(async move {
+            let (mut ids, mut learners) = (Vec::new(), Vec::new());
+            for name in &usernames {
+                match status::by_original_username(c, &tenant, name).await? {
+                    Some(row) if row.current.name == "COMPLETE" && !ids.contains(&row.id) => {
+                        ids.push(row.id);
+                        learners.push(row.user_id);
                     }
+                    _ => return Err(bad_request("Not all usernames exist in the COMPLETE state.")),
                 }
-                for id in &ids {
-                    c.execute(
+            }
+            for id in &ids {
+                c.execute(
                     "UPDATE retirement_status SET original_username = $1, original_email = $2, original_name = $3, \
                      responses = '' WHERE id = $4",
                     args![&r_user, &r_email, &r_name, *id],
                 )
                 .await?;
-                    c.execute("DELETE FROM retirement_status WHERE id = $1", args![*id]).await?;
-                }
-                Ok(learners)
-            })
+                c.execute("DELETE FROM retirement_status WHERE id = $1", args![*id]).await?;
+            }
+            sealing::queue_finished_keys(c, &learners).await?;
+            Ok(())
         })
-        .await?;
+    })
+    .await?;
     db.purge_wal().await;
-    sealing::destroy_finished_keys(db, learners).await?;
+    destroy_queued_keys(db).await;
     Ok(())
 }
 

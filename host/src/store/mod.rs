@@ -24,6 +24,20 @@ use sqlx::migrate::Migrator;
 
 pub use conn::{Column, Conn, FromRow, Param, Row};
 
+/// The database file of an `sqlite:` URL; `None` for an in-memory SQLite
+/// database or another backend.
+pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    match sqlite::location(url) {
+        Some(sqlite::Location::File(path)) => Some(path),
+        _ => None,
+    }
+}
+
+/// Whether `url` names an in-memory SQLite database.
+pub fn is_sqlite_memory(url: &str) -> bool {
+    matches!(sqlite::location(url), Some(sqlite::Location::Memory))
+}
+
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/postgres");
 
@@ -175,7 +189,7 @@ enum Engine {
 struct Inner {
     engine: Engine,
     hook: Arc<dyn CacheHook>,
-    vault: std::sync::OnceLock<Arc<crate::crypto::Vault>>,
+    vault: std::sync::RwLock<Option<Arc<crate::crypto::Vault>>>,
 }
 
 /// What `/metrics` shows of the connections: on SQLite its threads and the
@@ -217,18 +231,19 @@ impl Db {
         } else {
             return Err(StoreError::UnsupportedUrl(url.to_owned()));
         };
-        Ok(Db { inner: Arc::new(Inner { engine, hook: options.hook, vault: std::sync::OnceLock::new() }) })
+        Ok(Db { inner: Arc::new(Inner { engine, hook: options.hook, vault: std::sync::RwLock::new(None) }) })
     }
 
-    /// Gives every later job the vault personal values are sealed with
-    /// (once; the keys must be verified against this database first).
+    /// Gives every later job the vault personal values are sealed with, in
+    /// place of the one before (the keys must be verified against this
+    /// database first); a job under way keeps the vault it started with.
     pub fn set_vault(&self, vault: Arc<crate::crypto::Vault>) {
-        let _ = self.inner.vault.set(vault);
+        *self.inner.vault.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(vault);
     }
 
     /// The vault, once set.
     pub fn vault(&self) -> Option<Arc<crate::crypto::Vault>> {
-        self.inner.vault.get().cloned()
+        self.inner.vault.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
     /// Which engine this is.

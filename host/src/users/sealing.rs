@@ -10,7 +10,7 @@ use std::sync::Arc;
 use super::types::email_key;
 use crate::args;
 use crate::crypto::vault::open_without_key;
-use crate::crypto::LearnerKey;
+use crate::crypto::{LearnerKey, Vault};
 use crate::store::{Conn, Db, StoreError, StoreResult};
 
 /// The columns that hold personal values, as their associated data names them.
@@ -136,39 +136,62 @@ pub async fn email_index_of(c: &mut Conn, user_id: i64, address: &str) -> StoreR
     email_index(c, &tenant, address)
 }
 
-/// Destroys the learner keys of `user_ids` that no retirement or
-/// partner-reporting row still needs (their original name and address are
-/// read until reported): from then on every copy of their values, in any
-/// backup, is ciphertext without a key. Their records leave the cache.
-pub async fn destroy_finished_keys(db: &Db, user_ids: Vec<i64>) -> StoreResult<()> {
-    if user_ids.is_empty() {
-        return Ok(());
+/// Queues, in the transaction that finishes a retirement, the learner keys
+/// of `user_ids` that no retirement or partner-reporting row still needs
+/// (their original name and address are read until reported). Their
+/// records leave the cache. [`destroy_queued_keys`] destroys them after the
+/// commit: from then on every copy of their values, in any backup, is
+/// ciphertext without a key.
+pub async fn queue_finished_keys(c: &mut Conn, user_ids: &[i64]) -> StoreResult<()> {
+    for &id in user_ids {
+        let row: Option<(Option<String>,)> = c
+            .fetch_optional(
+                "SELECT key_id FROM users WHERE id = $1 \
+                 AND NOT EXISTS (SELECT 1 FROM retirement_status WHERE user_id = $1) \
+                 AND NOT EXISTS (SELECT 1 FROM partner_reporting_status WHERE user_id = $1)",
+                args![id],
+            )
+            .await?;
+        if let Some((Some(key_id),)) = row {
+            c.execute(
+                "INSERT INTO keys_to_destroy (key_id, created) VALUES ($1, $2) ON CONFLICT (key_id) DO NOTHING",
+                args![&key_id, crate::clock::now_micros()],
+            )
+            .await?;
+            c.touch(id);
+        }
     }
+    Ok(())
+}
+
+/// Destroys the queued learner keys in the key store, then unqueues them;
+/// returns how many. Run after each retirement step that queues keys, at
+/// start and by the periodic sweep, so a failure retries.
+pub async fn destroy_queued_keys(db: &Db) -> StoreResult<u64> {
     let Some(vault) = db.vault() else { return Err(StoreError::NoVault) };
-    let key_ids = db
-        .write(move |c| {
+    let mut done = 0u64;
+    loop {
+        let queued: Vec<(String,)> = db
+            .read(|c| {
+                Box::pin(async move { c.fetch_all("SELECT key_id FROM keys_to_destroy LIMIT 500", args![]).await })
+            })
+            .await?;
+        if queued.is_empty() {
+            return Ok(done);
+        }
+        let key_ids: Vec<String> = queued.into_iter().map(|(k,)| k).collect();
+        vault.destroy(&key_ids).await?;
+        done += key_ids.len() as u64;
+        db.write(move |c| {
             Box::pin(async move {
-                let mut key_ids = Vec::new();
-                for id in user_ids {
-                    let row: Option<(Option<String>,)> = c
-                        .fetch_optional(
-                            "SELECT key_id FROM users WHERE id = $1 \
-                             AND NOT EXISTS (SELECT 1 FROM retirement_status WHERE user_id = $1) \
-                             AND NOT EXISTS (SELECT 1 FROM partner_reporting_status WHERE user_id = $1)",
-                            args![id],
-                        )
-                        .await?;
-                    if let Some((Some(key_id),)) = row {
-                        key_ids.push(key_id);
-                        c.touch(id);
-                    }
+                for key_id in &key_ids {
+                    c.execute("DELETE FROM keys_to_destroy WHERE key_id = $1", args![key_id]).await?;
                 }
-                Ok::<_, StoreError>(key_ids)
+                Ok::<_, StoreError>(())
             })
         })
         .await?;
-    vault.destroy(&key_ids).await?;
-    Ok(())
+    }
 }
 
 /// Checks, at start, that each tenant's keys are the ones its data was
@@ -176,6 +199,11 @@ pub async fn destroy_finished_keys(db: &Db, user_ids: Vec<i64>) -> StoreResult<(
 /// that the key store still holds keys for a tenant whose users have them.
 pub async fn verify_keys(db: &Db) -> StoreResult<()> {
     let Some(vault) = db.vault() else { return Err(StoreError::NoVault) };
+    verify_keys_of(db, &vault).await
+}
+
+/// [`verify_keys`] for a vault not yet lent to `db` (a reload's).
+pub async fn verify_keys_of(db: &Db, vault: &Arc<Vault>) -> StoreResult<()> {
     for tenant in vault.keyring().tenants.keys() {
         let (t, v) = (tenant.clone(), vault.clone());
         let has_keys = db
