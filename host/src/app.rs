@@ -140,8 +140,8 @@ async fn openapi() -> Response {
 }
 
 /// Reloads the sites directory, reads their tenants' keys again and applies
-/// their retirement states; on any problem the previous sites keep serving. Returns the site ids, or every
-/// reason for refusing.
+/// their retirement states; on any problem the previous sites keep serving.
+/// Returns the site ids, or every reason for refusing.
 pub async fn reload_sites(state: &AppState) -> Result<Vec<String>, Vec<String>> {
     let dir = state.sites.dir().to_path_buf();
     // Loading compiles the sites' plugins: blocking work.

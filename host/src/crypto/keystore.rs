@@ -31,13 +31,16 @@ const SCHEMA_INDEX: &str = "CREATE INDEX IF NOT EXISTS learner_keys_tenant ON le
 /// PostgreSQL: `ANALYZE` (autovacuum's too) would copy sample wrapped keys
 /// into `pg_statistic`, where destroying them would not reach.
 const PG_NO_STATISTICS: &str = "ALTER TABLE learner_keys ALTER COLUMN wrapped SET STATISTICS 0";
-/// PostgreSQL: whether a session, a prepared transaction or a replication
-/// slot may still see row versions that transaction `$1` deleted (while one
-/// can, `VACUUM FULL` keeps them). Sessions of other roles are seen only by
-/// a role with `pg_read_all_stats`.
+/// PostgreSQL: whether a session of this database (or of none: a standby's
+/// feedback), a prepared transaction or a replication slot may still see row
+/// versions that transaction `$1` deleted (while one can, `VACUUM FULL` keeps
+/// them). Sessions of other roles are seen only by a role with
+/// `pg_read_all_stats`.
 const PG_OLD_SNAPSHOTS: &str = "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid <> pg_backend_pid() \
+       AND (datid IS NULL OR datname = current_database()) \
        AND (age(backend_xmin) >= age($1::xid) OR age(backend_xid) >= age($1::xid))) \
-    OR EXISTS (SELECT 1 FROM pg_prepared_xacts WHERE age(transaction) >= age($1::xid)) \
+    OR EXISTS (SELECT 1 FROM pg_prepared_xacts WHERE database = current_database() \
+       AND age(transaction) >= age($1::xid)) \
     OR EXISTS (SELECT 1 FROM pg_replication_slots WHERE age(xmin) >= age($1::xid))";
 /// How long a destroy waits for older snapshots to end before rewriting.
 const PG_SNAPSHOT_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -283,9 +286,9 @@ impl KeyStore {
         }
     }
 
-    /// How many keys `tenant` has here.
-    pub async fn count(&self, tenant: &str) -> Result<i64, CryptoError> {
-        const SQL: &str = "SELECT COUNT(*) FROM learner_keys WHERE tenant = $1";
+    /// Whether `tenant` has any key here.
+    pub async fn has_keys(&self, tenant: &str) -> Result<bool, CryptoError> {
+        const SQL: &str = "SELECT EXISTS (SELECT 1 FROM learner_keys WHERE tenant = $1)";
         match self {
             KeyStore::Sqlite { conn, .. } => {
                 let (conn, tenant) = (Arc::clone(conn), tenant.to_owned());

@@ -237,7 +237,7 @@ pub async fn verify_keys_of(db: &Db, vault: &Arc<Vault>) -> StoreResult<()> {
                 })
             })
             .await?;
-        if has_keys && vault.store().count(tenant).await? == 0 {
+        if has_keys && !vault.store().has_keys(tenant).await? {
             return Err(StoreError::Crypto(crate::crypto::CryptoError::KeyStore(format!(
                 "it holds no learner key of tenant {tenant:?}, whose accounts were encrypted under keys kept in {}: \
                  restore it from its backup (without it that tenant's personal data cannot be read)",
