@@ -353,17 +353,6 @@ async fn email_lookups_work_on_the_blind_index(b: Backend) {
     assert!(!key.contains("alice"));
 }
 
-async fn reload_sites(s: &TestServer, token: &str) -> (StatusCode, Value) {
-    let r = s
-        .request(Method::POST, "alpha.test", "/admin/v1/sites/reload")
-        .header("authorization", format!("JWT {token}"))
-        .send()
-        .await
-        .unwrap();
-    let status = r.status();
-    (status, body_json(r).await)
-}
-
 /// A site of a new tenant, added by a reload: the running server reads its
 /// keys (SQLite: made and added to the default keyring; PostgreSQL: refused
 /// until the keyring has them) and seals and opens its accounts' values.
@@ -375,7 +364,7 @@ async fn a_tenant_added_by_a_reload_gets_its_keys(b: Backend) {
     let ring_path = s.keyring_path();
     if b == Backend::Postgres {
         // PostgreSQL never makes keys up: refused, the old sites keep serving.
-        let (status, body) = reload_sites(&s, &root).await;
+        let (status, body) = s.reload_sites("alpha.test", &root).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
         assert!(body.to_string().contains("tenant \\\"omega\\\" has no key"), "{body}");
         assert_eq!(s.get_as("alpha.test", "/api/user/v1/me", &root).await.status(), StatusCode::OK);
@@ -383,7 +372,7 @@ async fn a_tenant_added_by_a_reload_gets_its_keys(b: Backend) {
         ring["tenants"]["omega"] = json!({"index_key": random_key(), "keks": [{"id": "k-omega", "key": random_key()}]});
         std::fs::write(&ring_path, ring.to_string()).unwrap();
     }
-    let (status, body) = reload_sites(&s, &root).await;
+    let (status, body) = s.reload_sites("alpha.test", &root).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let ring: Value = serde_json::from_slice(&std::fs::read(&ring_path).unwrap()).unwrap();
     assert!(ring["tenants"]["omega"]["index_key"].is_string(), "the keyring holds omega's keys: {ring}");

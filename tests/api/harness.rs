@@ -5,7 +5,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use reqwest::{Method, RequestBuilder, Response};
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::{json, Value};
 use sqlx::Connection;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -414,6 +414,18 @@ impl TestServer {
     /// How many site reloads the server has done.
     async fn reloads(&self) -> u64 {
         self.metric("userapi_site_reloads_total").await
+    }
+
+    /// `POST /admin/v1/sites/reload` on `host` as `token`'s user: the status and the body.
+    pub async fn reload_sites(&self, host: &str, token: &str) -> (StatusCode, Value) {
+        let response = self
+            .request(Method::POST, host, "/admin/v1/sites/reload")
+            .header("authorization", format!("JWT {token}"))
+            .send()
+            .await
+            .expect("reload request");
+        let status = response.status();
+        (status, body_json(response).await)
     }
 
     /// Replaces a site file of this server's sites directory.

@@ -28,17 +28,6 @@ async fn unknown_host_falls_back_to_the_default_site(b: Backend) {
     assert_eq!(server.get_as("alpha.test", "/api/user/v1/me", &token).await.status(), StatusCode::UNAUTHORIZED);
 }
 
-async fn reload(server: &TestServer, token: &str) -> (StatusCode, serde_json::Value) {
-    let response = server
-        .request(Method::POST, "alpha.test", "/admin/v1/sites/reload")
-        .header("authorization", format!("JWT {token}"))
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    (status, body_json(response).await)
-}
-
 async fn reload_swaps_valid_sites_and_keeps_old_ones_on_error(b: Backend) {
     let server = TestServer::start(b).await;
     server.create_user("alpha", "root", &["--superuser"]).await;
@@ -46,12 +35,12 @@ async fn reload_swaps_valid_sites_and_keeps_old_ones_on_error(b: Backend) {
     let root = server.token("alpha", "root").await;
     let alice = server.token("alpha", "alice").await;
 
-    let (status, _) = reload(&server, &alice).await;
+    let (status, _) = server.reload_sites("alpha.test", &alice).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "only superusers reload");
 
     // A valid change: a new site of tenant alpha appears.
     server.write_site("gamma.json", &site("gamma", "alpha", ALPHA_SECRET));
-    let (status, body) = reload(&server, &root).await;
+    let (status, body) = server.reload_sites("alpha.test", &root).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["sites"], json!(["alpha", "alpha2", "beta", "gamma"]));
     assert_eq!(server.get_as("gamma.test", "/api/user/v1/me", &alice).await.status(), StatusCode::OK);
@@ -61,7 +50,7 @@ async fn reload_swaps_valid_sites_and_keeps_old_ones_on_error(b: Backend) {
     broken["jwt"]["expires_in"] = json!("soon");
     server.write_site("delta.json", &broken);
     server.write_site("alpha2.json", &json!({"site": "alpha2"}));
-    let (status, body) = reload(&server, &root).await;
+    let (status, body) = server.reload_sites("alpha.test", &root).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let errors = body["errors"].to_string();
     assert!(errors.contains("delta.json") && errors.contains("/jwt/expires_in"), "{errors}");
